@@ -1,0 +1,1 @@
+"""Dagster orchestration of Relay: assets by stage, checks, resources, schedules and contracts."""
