@@ -1,0 +1,6 @@
+"""Join keys shared by every feature view."""
+
+from feast import Entity, ValueType
+
+user = Entity(name="user", join_keys=["user_id"], value_type=ValueType.INT64, description="An end user.")
+item = Entity(name="item", join_keys=["item_id"], value_type=ValueType.INT64, description="A catalogue item.")
