@@ -1,0 +1,56 @@
+"""Save and load a trained SASRec with its vocabulary, atomically and with a checksum."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from training.sasrec.data import Vocabulary
+from training.sasrec.model import SASRec, SASRecConfig
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def save_checkpoint(path: Path, model: SASRec, vocabulary: Vocabulary, extra: dict | None = None) -> str:
+    """Write to a temp file, then rename, so a crash never leaves a torn checkpoint. Returns sha256."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(
+        {
+            "model_config": asdict(model.config),
+            "state_dict": model.state_dict(),
+            "item_ids": torch.as_tensor(vocabulary.item_ids),
+            "extra": extra or {},
+        },
+        tmp,
+    )
+    os.replace(tmp, path)
+    digest = sha256_file(path)
+    path.with_name(path.name + ".sha256").write_text(digest + "\n")
+    return digest
+
+
+def load_checkpoint(path: Path) -> tuple[SASRec, Vocabulary, dict]:
+    """Load a checkpoint, refusing one whose bytes do not match its recorded sha256."""
+    checksum_file = path.with_name(path.name + ".sha256")
+    if checksum_file.exists():
+        expected, actual = checksum_file.read_text().strip(), sha256_file(path)
+        if expected != actual:
+            raise ValueError(f"checkpoint {path} is corrupt: sha256 {actual} != recorded {expected}")
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    model = SASRec(SASRecConfig(**payload["model_config"]))
+    model.load_state_dict(payload["state_dict"])
+    model.eval()
+    vocabulary = Vocabulary(np.asarray(payload["item_ids"].numpy(), dtype=np.int64))
+    return model, vocabulary, payload.get("extra", {})
