@@ -1,0 +1,261 @@
+"""The ``relay`` command line: simulate a world, run the demo, open the UIs, serve."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from relay.config import RelaySettings, get_settings
+
+app = typer.Typer(help="Relay: orchestrated end-to-end MLOps for recommender systems.", no_args_is_help=True)
+console = Console()
+
+
+def _settings() -> RelaySettings:
+    settings = get_settings()
+    settings.ensure_dirs()
+    return settings
+
+
+@app.command()
+def simulate(
+    days: int = typer.Option(60, min=1, help="Number of daily partitions to land."),
+    users: int = typer.Option(2_000, min=1),
+    items: int = typer.Option(1_000, min=10),
+    seed: int = typer.Option(7),
+    start: str = typer.Option("2026-01-05", help="First day (UTC, YYYY-MM-DD)."),
+    sessions_per_user_day: float = typer.Option(0.45, min=0.0),
+) -> None:
+    """Generate a seeded synthetic world and land one raw-log parquet file per day."""
+    from simulator.simulate import simulate as run_simulation
+    from simulator.world import WorldConfig
+
+    settings = _settings()
+    config = WorldConfig(
+        n_users=users,
+        n_items=items,
+        n_days=days,
+        seed=seed,
+        start_date=start,
+        sessions_per_user_day=sessions_per_user_day,
+    )
+    summary = run_simulation(config, settings.landing_dir, settings.world_dir)
+    console.print(
+        f"[green]landed[/green] {summary.days} days {summary.first_day}..{summary.last_day}: "
+        f"{summary.events:,} events ({summary.impressions:,} impressions, {summary.clicks:,} clicks, "
+        f"CTR {summary.ctr:.2%}) in {settings.landing_dir}"
+    )
+
+
+def _metrics_table(frame) -> Table:
+    table = Table(title="Holdout metrics (temporal holdout, full catalogue)")
+    for column in ("candidate", "model", "ndcg@10", "recall@10", "hr@10", "users"):
+        table.add_column(column, justify="left" if column in ("candidate", "model") else "right")
+    for row in frame.itertuples(index=False):
+        table.add_row(row.candidate, row.model, f"{row[2]:.4f}", f"{row[3]:.4f}", f"{row[4]:.4f}", str(row.users))
+    return table
+
+
+def _serve_once(settings: RelaySettings, user_ids: list[int]) -> list[dict]:
+    """Start the API on a free loopback port, request recommendations over HTTP, stop it."""
+    import httpx
+    import uvicorn
+
+    from serving.app import create_app
+
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 120
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the serving app did not start")
+        time.sleep(0.1)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        responses = []
+        for user_id in user_ids:
+            response = httpx.get(f"http://127.0.0.1:{port}/recommend/{user_id}", params={"k": 10}, timeout=60)
+            response.raise_for_status()
+            responses.append(response.json())
+        return responses
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+@app.command()
+def demo(
+    fresh: bool = typer.Option(False, help="Delete the data directory first."),
+    epochs: int = typer.Option(30, min=1, help="SASRec epochs (early stopping usually ends sooner)."),
+) -> None:
+    """Simulate a world, run the whole pipeline through Dagster, promote a champion, serve it."""
+    settings = get_settings()
+    if fresh and settings.root.exists():
+        shutil.rmtree(settings.root)
+    settings.ensure_dirs()
+    from relay.landing import landed_days
+
+    started = time.perf_counter()
+    if not landed_days(settings.landing_dir):
+        console.rule("1/4 simulate a world")
+        simulate(days=60, users=2_000, items=1_000, seed=7, start=settings.partitions_start, sessions_per_user_day=0.45)
+    days = landed_days(settings.landing_dir)
+    console.rule(f"2/4 Dagster: ingest + features for {days[0]}..{days[-1]}, then the training cycle")
+    from relay.pipeline import run_cycle
+
+    cycle = run_cycle(
+        settings, days[0], days[-1], training_config={"ops": {"sasrec_model": {"config": {"epochs": epochs}}}}
+    )
+    console.rule("3/4 evaluation and promotion")
+    console.print(_metrics_table(cycle.metrics))
+    decision = cycle.decision
+    console.print(f"[bold]{'PROMOTED' if decision['promote'] else 'KEPT CHAMPION'}[/bold]: {decision['reason']}")
+
+    console.rule("4/4 serve a recommendation from the champion")
+    from relay import lake
+    from relay.events import most_active_user
+
+    with lake.connect(settings) as con:
+        active_user = most_active_user(con)
+    for response in _serve_once(settings, [active_user, 10**9]):
+        items = ", ".join(
+            f"{item['item_id']}" + (f" ({item['score']:.3f})" if item["score"] is not None else "")
+            for item in response["items"]
+        )
+        label = f"fallback={response['fallback']}" if response["fallback"] else f"{response['candidates']} candidates"
+        console.print(
+            f"GET /recommend/{response['user_id']}?k=10 -> model v{response['model_version']} "
+            f"(embeddings v{response['embedding_version']}, {label}): {items}"
+        )
+    console.print(
+        f"\n[green]demo finished in {time.perf_counter() - started:.0f}s[/green]; state is in {settings.root}"
+    )
+    console.print("Open the UIs:  [bold]make ui[/bold]  (Dagster http://127.0.0.1:3000, MLflow http://127.0.0.1:5000)")
+    console.print("Serve the API: [bold].venv/bin/relay serve[/bold]  then  curl 127.0.0.1:8000/recommend/42?k=10")
+
+
+@app.command("run")
+def run_pipeline(
+    first_day: str = typer.Option(None, help="First partition (default: first landed day)."),
+    last_day: str = typer.Option(None, help="Last partition (default: last landed day)."),
+) -> None:
+    """Run the data job over a day range and then the training cycle, through Dagster."""
+    from relay.landing import landed_days
+    from relay.pipeline import run_cycle
+
+    settings = _settings()
+    days = landed_days(settings.landing_dir)
+    if not days:
+        raise typer.BadParameter(f"no landing partitions in {settings.landing_dir}; run `relay simulate` first")
+    cycle = run_cycle(settings, first_day or days[0], last_day or days[-1])
+    console.print(_metrics_table(cycle.metrics))
+    console.print(cycle.decision["reason"])
+
+
+def _restore_default_signals() -> None:
+    # A shell that backgrounds us sets SIGINT to "ignore", and children inherit it; restore it.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _bin(name: str) -> str:
+    return str(Path(sys.executable).with_name(name))
+
+
+@app.command()
+def ui(
+    dagster_port: int = typer.Option(3000, help="Dagster webserver port."),
+    mlflow_port: int = typer.Option(5000, help="MLflow UI port."),
+) -> None:
+    """Run the Dagster webserver + daemon and the MLflow UI on 127.0.0.1 until Ctrl-C or SIGTERM."""
+    from relay.pipeline import prepare_dagster_home
+
+    settings = _settings()
+    prepare_dagster_home(settings)
+    env = {**os.environ, "DAGSTER_HOME": str(settings.dagster_home), "RELAY_HOME": str(settings.root)}
+    commands = {
+        "dagster-webserver": [
+            _bin("dagster-webserver"),
+            "-m",
+            "orchestration.definitions",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(dagster_port),
+        ],
+        "dagster-daemon": [_bin("dagster-daemon"), "run", "-m", "orchestration.definitions"],
+        "mlflow": [
+            _bin("mlflow"),
+            "server",
+            "--backend-store-uri",
+            settings.tracking_uri,
+            "--default-artifact-root",
+            settings.artifact_root.as_uri(),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(mlflow_port),
+        ],
+    }
+    processes = {
+        name: subprocess.Popen(command, env=env, preexec_fn=_restore_default_signals, start_new_session=True)
+        for name, command in commands.items()
+    }
+    console.print(f"Dagster UI: http://127.0.0.1:{dagster_port}")
+    console.print(f"MLflow UI:  http://127.0.0.1:{mlflow_port}")
+    console.print("Ctrl-C (or SIGTERM) stops both.")
+
+    stopping = threading.Event()
+
+    def request_stop(*_: object) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    while not stopping.is_set():
+        exited = [name for name, process in processes.items() if process.poll() is not None]
+        if exited:
+            console.print(f"[red]{', '.join(exited)} exited; stopping the rest[/red]")
+            break
+        stopping.wait(0.5)
+    _stop_all(processes)
+
+
+def _stop_all(processes: dict[str, subprocess.Popen], grace_s: float = 20.0) -> None:
+    for process in processes.values():
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    for name, process in processes.items():
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            console.print(f"[yellow]{name} did not stop in {grace_s:.0f}s; killing it[/yellow]")
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    console.print("stopped")
+
+
+@app.command()
+def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Serve ``GET /recommend/{user_id}`` from the MLflow champion."""
+    import uvicorn
+
+    from serving.app import create_app
+
+    uvicorn.run(create_app(_settings()), host=host, port=port)
+
+
+if __name__ == "__main__":
+    app()

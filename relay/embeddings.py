@@ -1,0 +1,64 @@
+"""Write a SASRec version's embedding tables and serve them through Feast."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pandas as pd
+from feast import FeatureStore
+
+from feature_repo.store import apply_repo
+from feature_repo.tables import embedding_dir
+from feature_repo.views import item_embedding_view_name, user_embedding_view_name
+from relay.config import RelaySettings
+from training.sasrec.data import Vocabulary
+from training.sasrec.embed import item_embedding_table, user_embedding_table
+from training.sasrec.model import SASRec
+
+
+@dataclass(frozen=True)
+class EmbeddingTables:
+    version: int
+    user_rows: int
+    item_rows: int
+    users: int
+    user_preview: pd.DataFrame
+
+
+def _write(directory, name: str, frame: pd.DataFrame) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    tmp = directory / f".{name}.tmp"
+    frame.to_parquet(tmp, index=False)
+    tmp.replace(directory / name)
+
+
+def write_embedding_tables(
+    settings: RelaySettings,
+    model: SASRec,
+    vocabulary: Vocabulary,
+    clicks: pd.DataFrame,
+    version: int,
+    valid_from: pd.Timestamp | None,
+) -> EmbeddingTables:
+    """As-of-day user embeddings over all ``clicks``, written atomically; the item table too
+    unless ``valid_from`` is None (a refresh of an existing version's user histories)."""
+    directory = embedding_dir(settings.embeddings_dir, version)
+    users = user_embedding_table(model, vocabulary, clicks, version)
+    _write(directory, "user_embeddings.parquet", users)
+    item_rows = len(vocabulary)
+    if valid_from is not None:
+        _write(directory, "item_embeddings.parquet", item_embedding_table(model, vocabulary, valid_from, version))
+    return EmbeddingTables(version, len(users), item_rows, users["user_id"].nunique(), users.head())
+
+
+def serve_embeddings(
+    store: FeatureStore, settings: RelaySettings, version: int, start: pd.Timestamp, end: pd.Timestamp
+) -> None:
+    """Register the version's views and load its rows stamped in [start, end] online."""
+    apply_repo(store, settings)
+    store.materialize(
+        start_date=start.to_pydatetime(),
+        end_date=(end + timedelta(days=2)).to_pydatetime(),
+        feature_views=[user_embedding_view_name(version), item_embedding_view_name(version)],
+    )

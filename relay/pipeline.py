@@ -1,0 +1,75 @@
+"""Run Relay's Dagster jobs in-process against a persistent instance (used by the CLI demo).
+
+The runs land in the instance under ``<home>/dagster``, so ``relay ui`` shows them afterwards
+exactly as if the daemon had launched them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+
+import dagster as dg
+import pandas as pd
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+from relay.config import REPO_ROOT, RelaySettings
+
+
+@dataclass
+class CycleResult:
+    data_run_id: str
+    training_run_id: str
+    evaluation: dict
+    decision: dict
+
+    @property
+    def metrics(self) -> pd.DataFrame:
+        return pd.DataFrame.from_records(self.evaluation["table"])
+
+
+def prepare_dagster_home(settings: RelaySettings) -> None:
+    """Create ``<home>/dagster`` with the profile's ``dagster.yaml`` and export DAGSTER_HOME."""
+    settings.dagster_home.mkdir(parents=True, exist_ok=True)
+    config = settings.dagster_home / "dagster.yaml"
+    if not config.exists():
+        shutil.copyfile(REPO_ROOT / "infra" / settings.profile / "dagster.yaml", config)
+    os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
+
+
+def dagster_instance(settings: RelaySettings) -> dg.DagsterInstance:
+    """The project's persistent Dagster instance, shown by ``relay ui``."""
+    prepare_dagster_home(settings)
+    return dg.DagsterInstance.get()
+
+
+def run_cycle(
+    settings: RelaySettings,
+    first_day: str,
+    last_day: str,
+    training_config: dict | None = None,
+    instance: dg.DagsterInstance | None = None,
+) -> CycleResult:
+    """Ingest and featurize [first_day, last_day] in one single-run backfill, then train and gate."""
+    from orchestration.definitions import build_definitions
+
+    defs = build_definitions(settings)
+    instance = instance or dagster_instance(settings)
+    data = defs.resolve_job_def("daily_data").execute_in_process(
+        instance=instance,
+        tags={ASSET_PARTITION_RANGE_START_TAG: first_day, ASSET_PARTITION_RANGE_END_TAG: last_day},
+        raise_on_error=False,
+    )
+    if not data.success:
+        failures = [event.message for event in data.all_events if event.is_failure and event.message]
+        raise RuntimeError(f"daily_data run {data.run_id} failed; nothing was trained.\n" + "\n".join(failures))
+    training = defs.resolve_job_def("training_cycle").execute_in_process(
+        instance=instance, run_config=training_config or {}, raise_on_error=True
+    )
+    return CycleResult(
+        data_run_id=data.run_id,
+        training_run_id=training.run_id,
+        evaluation=training.output_for_node("holdout_evaluation"),
+        decision=training.output_for_node("champion"),
+    )
