@@ -1,0 +1,109 @@
+"""Ranker stage: a point-in-time training set from Feast, and LightGBM lambdarank in MLflow."""
+
+from dataclasses import asdict
+from pathlib import Path
+
+import dagster as dg
+import mlflow
+import pandas as pd
+
+from feature_repo.tables import RANKER_FEATURES
+from feature_repo.views import ranker_service_name
+from orchestration.metadata import floats, preview
+from orchestration.resources import FeastResource, LakeResource, MLflowResource
+from relay import registry
+from relay.events import read_events
+from relay.ranking import build_training_set, make_bundle
+from training.ranker.lgbm import RankerConfig, train_lambdarank
+from training.split import TemporalSplit
+
+
+class RankerSettings(dg.Config):
+    """Dagster mirror of ``RankerConfig``."""
+
+    n_estimators: int = 400
+    learning_rate: float = 0.05
+    num_leaves: int = 31
+    min_child_samples: int = 50
+    early_stopping_rounds: int = 40
+    validation_days: int = 2
+    seed: int = 0
+
+
+@dg.asset(group_name="ranker")
+def ranker_training_set(
+    training_window: TemporalSplit, sasrec_embeddings: int, lake: LakeResource, feast: FeastResource
+) -> dg.Output[str]:
+    """Impressions of the ranker window labelled with clicks, joined point in time to Feast features."""
+    with lake.connect() as con:
+        events = read_events(con, start=training_window.ranker_start_ts, end=training_window.holdout_start_ts)
+    frame = build_training_set(feast.store(), events, sasrec_embeddings)
+    path = lake.settings().lake_dir / "ranker" / f"training_set_sasrec_v{sasrec_embeddings}.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(path, index=False)
+    return dg.Output(
+        str(path),
+        metadata={
+            "rows": len(frame),
+            "sessions": frame["session_id"].nunique(),
+            "positive_rate": float(frame["label"].mean()),
+            "feature_service": ranker_service_name(sasrec_embeddings),
+            "sasrec_score_null_share": float(frame["sasrec_score"].isna().mean()),
+            "preview": preview(frame),
+        },
+    )
+
+
+@dg.asset(group_name="ranker")
+def ranker_model(
+    context: dg.AssetExecutionContext,
+    config: RankerSettings,
+    ranker_training_set: str,
+    sasrec_embeddings: int,
+    sasrec_model: dict,
+    training_window: TemporalSplit,
+    lake: LakeResource,
+    mlflow_tracking: MLflowResource,
+) -> dg.Output[dict]:
+    """Train lambdarank, bundle it with the SASRec retrieval it depends on, and register it."""
+    settings = lake.settings()
+    frame = pd.read_parquet(ranker_training_set)
+    ranker_config = RankerConfig(**config.model_dump())
+    result = train_lambdarank(frame, list(RANKER_FEATURES), ranker_config)
+    with lake.connect() as con:
+        recent_clicks = read_events(
+            con, start=training_window.ranker_start_ts, end=training_window.holdout_start_ts, event_type="click"
+        )
+    service = ranker_service_name(sasrec_embeddings)
+    bundle = make_bundle(result, settings.embeddings_dir, sasrec_embeddings, recent_clicks, training_window, service)
+    mlflow_tracking.configure()
+    with mlflow.start_run(run_name="ranker"):
+        mlflow.set_tags({"relay.stage": "ranker", "dagster.run_id": context.run.run_id})
+        mlflow.log_params(
+            {
+                **asdict(ranker_config),
+                **training_window.as_dict(),
+                "feature_service": service,
+                "embedding_version": sasrec_embeddings,
+                "training_set": Path(ranker_training_set).name,
+            }
+        )
+        mlflow.log_metrics(result.metrics)
+        registered = registry.log_ranker(bundle, frame.head(50), settings.ranker_model_name)
+    registry.tag_version(
+        settings.ranker_model_name,
+        registered.version,
+        {"embedding_version": sasrec_embeddings, "sasrec_version": sasrec_model["version"], "feature_service": service},
+    )
+    importance = dict(
+        zip(result.features, result.model.booster_.feature_importance("gain").round(1).tolist(), strict=True)
+    )
+    return dg.Output(
+        {"version": registered.version, "run_id": registered.run_id, "embedding_version": sasrec_embeddings},
+        metadata={
+            "model_version": registered.version,
+            "best_iteration": result.best_iteration,
+            **floats(result.metrics),
+            "feature_importance_gain": dg.MetadataValue.json(importance),
+        },
+    )

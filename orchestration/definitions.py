@@ -1,0 +1,23 @@
+"""The one Dagster ``Definitions`` of Relay: lineage from raw logs to the promoted champion."""
+
+import dagster as dg
+
+from orchestration.assets import embeddings, evaluation, features, ingest, ranker, registry
+from orchestration.jobs import daily_data_job, daily_data_schedule, training_cycle_job, training_cycle_schedule
+from orchestration.resources import build_resources
+from relay.config import RelaySettings, get_settings
+
+all_assets = dg.load_assets_from_modules([ingest, features, embeddings, ranker, evaluation, registry])
+
+
+def build_definitions(settings: RelaySettings) -> dg.Definitions:
+    """Definitions bound to one data directory and profile (the CLI and tests pass their own)."""
+    return dg.Definitions(
+        assets=[ingest.raw_logs, *all_assets],
+        jobs=[daily_data_job, training_cycle_job],
+        schedules=[daily_data_schedule, training_cycle_schedule],
+        resources=build_resources(settings),
+    )
+
+
+defs = build_definitions(get_settings())

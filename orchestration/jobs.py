@@ -1,0 +1,24 @@
+"""Jobs and schedules: a daily partitioned ingest+features job, and a daily training cycle."""
+
+import dagster as dg
+
+daily_data_job = dg.define_asset_job(
+    "daily_data",
+    selection=dg.AssetSelection.groups("ingest", "features"),
+    description="Ingest a day's landing partition, apply the Feast repo, update its features offline and online.",
+)
+
+training_cycle_job = dg.define_asset_job(
+    "training_cycle",
+    selection=dg.AssetSelection.groups("embeddings", "ranker", "evaluation", "registry"),
+    description="Train SASRec and the ranker on the accepted history, evaluate, and gate promotion.",
+)
+
+daily_data_schedule = dg.build_schedule_from_partitioned_job(daily_data_job, hour_of_day=1, minute_of_hour=0)
+
+training_cycle_schedule = dg.ScheduleDefinition(
+    job=training_cycle_job,
+    cron_schedule="0 3 * * *",
+    execution_timezone="UTC",
+    description="Nightly training cycle, after the daily data job has landed yesterday's partition.",
+)
