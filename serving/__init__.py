@@ -1,0 +1,1 @@
+"""FastAPI serving of the MLflow ``champion`` with Feast online features."""

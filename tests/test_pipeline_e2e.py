@@ -1,0 +1,115 @@
+"""The whole graph through Dagster on a tiny world, then a real recommendation over HTTP."""
+
+from datetime import timedelta
+
+import dagster as dg
+import mlflow
+import pytest
+from fastapi.testclient import TestClient
+
+from relay import lake, registry
+from relay.config import RelaySettings
+from relay.events import most_active_user
+from serving.app import create_app
+from tests.pipeline import materialize_days, materialize_training, tiny_world
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    settings = RelaySettings(home=tmp_path_factory.mktemp("e2e") / "var")
+    settings.ensure_dirs()
+    world = tiny_world(settings)
+    last_day = (world.start + timedelta(days=world.n_days - 1)).isoformat()
+    instance = dg.DagsterInstance.ephemeral()
+    data = materialize_days(settings, world.start_date, last_day, instance)
+    training = materialize_training(settings, instance)
+    return settings, instance, data, training
+
+
+def test_every_asset_materialized_and_checks_passed(pipeline):
+    _, _, data, training = pipeline
+    assert data.success and training.success
+    keys = {
+        e.asset_key.to_user_string()
+        for e in data.get_asset_materialization_events() + training.get_asset_materialization_events()
+    }
+    assert keys == {
+        "clean_events",
+        "user_features",
+        "item_features",
+        "feature_registry",
+        "online_features",
+        "training_window",
+        "sasrec_model",
+        "sasrec_embeddings",
+        "ranker_training_set",
+        "ranker_model",
+        "holdout_evaluation",
+        "champion",
+    }
+    checks = {
+        e.asset_check_key.name: e.passed
+        for e in data.get_asset_check_evaluations() + training.get_asset_check_evaluations()
+    }
+    assert checks == {"check_contract": True, "check_scores_finite": True}
+
+
+def test_first_candidate_becomes_champion_with_logged_metrics(pipeline):
+    settings, _, _, training = pipeline
+    decision = training.output_for_node("champion")
+    assert decision["promote"] and decision["serving_version"] == 1
+    registry.configure(settings)
+    champion = registry.alias_version(settings.ranker_model_name, registry.CHAMPION)
+    assert champion is not None and int(champion.version) == 1
+    assert champion.tags["promotion"] == "promoted"
+    run = mlflow.get_run(champion.run_id)
+    for model in ("popularity", "sasrec", "sasrec_ranker"):
+        assert 0.0 <= run.data.metrics[f"holdout_{model}_ndcg_at_10"] <= 1.0
+        assert 0.0 <= run.data.metrics[f"holdout_{model}_recall_at_10"] <= 1.0
+    # SASRec must have learned something: far better than ranking items at random.
+    assert run.data.metrics["holdout_sasrec_ndcg_at_10"] > 0.05
+
+
+def test_serving_returns_a_real_recommendation_from_the_champion(pipeline):
+    settings, *_ = pipeline
+    with lake.connect(settings) as con:
+        user = most_active_user(con)
+    with TestClient(create_app(settings)) as client:
+        health = client.get("/healthz")
+        assert health.status_code == 200 and health.json()["model_version"] == 1
+        response = client.get(f"/recommend/{user}", params={"k": 5})
+        assert response.status_code == 200
+        body = response.json()
+        assert body["fallback"] is None and body["model_version"] == 1 and body["embedding_version"] == 1
+        assert len(body["items"]) == 5 and len({i["item_id"] for i in body["items"]}) == 5
+        scores = [i["score"] for i in body["items"]]
+        assert scores == sorted(scores, reverse=True)
+
+        unknown = client.get("/recommend/987654321").json()
+        assert unknown["fallback"] == "popularity" and len(unknown["items"]) == 10
+
+        malformed = client.get("/recommend/not-a-user")
+        assert malformed.status_code == 422 and malformed.json()["detail"].startswith("user_id:")
+        out_of_range = client.get(f"/recommend/{user}", params={"k": 0})
+        assert (
+            out_of_range.status_code == 422
+            and "k: Input should be greater than or equal to 1" in out_of_range.json()["detail"]
+        )
+
+
+def test_rerun_keeps_champion_when_candidate_does_not_win(pipeline):
+    settings, instance, _, _ = pipeline
+    rerun = materialize_training(settings, instance)
+    decision = rerun.output_for_node("champion")
+    evaluation = rerun.output_for_node("holdout_evaluation")
+    assert evaluation["champion"]["version"] == 1  # compared on the identical holdout
+    registry.configure(settings)
+    champion = registry.alias_version(settings.ranker_model_name, registry.CHAMPION)
+    expected = decision["candidate_version"] if decision["promote"] else 1
+    assert int(champion.version) == expected
+    candidate = registry.MlflowClient().get_model_version(
+        settings.ranker_model_name, str(decision["candidate_version"])
+    )
+    assert candidate.tags["promotion_reason"] == decision["reason"]
