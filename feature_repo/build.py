@@ -10,9 +10,10 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow.parquet as pq
 
 from feature_repo.tables import ITEM_FEATURE_COLUMNS, ITEM_FEATURES, USER_FEATURE_COLUMNS, USER_FEATURES, table_dir
-from relay.lake import write_partition
+from relay.lake import partition_dir, write_partition
 
 SQL_DIR = Path(__file__).resolve().parent / "sql"
 TABLE_COLUMNS = {USER_FEATURES: USER_FEATURE_COLUMNS, ITEM_FEATURES: ITEM_FEATURE_COLUMNS}
@@ -50,3 +51,12 @@ def write_feature_partitions(features_dir: Path, table: str, frame: pd.DataFrame
         write_partition(directory, day, part)
         rows[day] = len(part)
     return rows
+
+
+def count_feature_rows(features_dir: Path, days: list[str]) -> dict[str, int]:
+    """Rows per feature table in the given daily partitions (what a materialization loads)."""
+    counts = {}
+    for table in TABLE_COLUMNS:
+        paths = [partition_dir(table_dir(features_dir, table), day) / "part.parquet" for day in days]
+        counts[table] = sum(pq.ParquetFile(p).metadata.num_rows for p in paths if p.exists())
+    return counts

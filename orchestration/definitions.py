@@ -5,6 +5,7 @@ import dagster as dg
 from orchestration.assets import embeddings, evaluation, features, ingest, ranker, registry
 from orchestration.jobs import daily_data_job, daily_data_schedule, training_cycle_job, training_cycle_schedule
 from orchestration.resources import build_resources
+from orchestration.sensors import landing_sensor
 from relay.config import RelaySettings, get_settings
 
 all_assets = dg.load_assets_from_modules([ingest, features, embeddings, ranker, evaluation, registry])
@@ -16,6 +17,7 @@ def build_definitions(settings: RelaySettings) -> dg.Definitions:
         assets=[ingest.raw_logs, *all_assets],
         jobs=[daily_data_job, training_cycle_job],
         schedules=[daily_data_schedule, training_cycle_schedule],
+        sensors=[landing_sensor],
         resources=build_resources(settings),
     )
 

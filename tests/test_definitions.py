@@ -2,6 +2,8 @@
 
 from itertools import pairwise
 
+import dagster as dg
+
 from orchestration.definitions import defs
 
 
@@ -10,7 +12,8 @@ def test_jobs_and_schedules_resolve():
         assert defs.resolve_job_def(name) is not None
     schedules = {s.name: s for s in defs.schedules}
     assert set(schedules) == {"daily_data_schedule", "training_cycle_schedule"}
-    assert schedules["daily_data_schedule"].job_name == "daily_data"
+    assert defs.resolve_schedule_def("daily_data_schedule").job_name == "daily_data"
+    assert defs.resolve_sensor_def("landing_sensor").job_name == "daily_data"
 
 
 def test_lineage_runs_from_raw_logs_to_champion():
@@ -33,3 +36,21 @@ def test_lineage_runs_from_raw_logs_to_champion():
     ]
     for child, parent in pairwise(chain):
         assert parent in upstream[child], f"{parent} should feed {child}"
+
+
+def test_landing_sensor_requests_one_run_per_new_or_changed_file(settings, tiny_raw):
+    import os
+
+    from orchestration.sensors import landing_sensor
+    from relay.landing import partition_path, write_partition
+
+    for day in ("2026-01-05", "2026-01-06"):
+        write_partition(settings.landing_dir, day, tiny_raw)
+    first = landing_sensor(dg.build_sensor_context(cursor=None))
+    assert [r.partition_key for r in first.run_requests] == ["2026-01-05", "2026-01-06"]
+    unchanged = landing_sensor(dg.build_sensor_context(cursor=first.cursor))
+    assert unchanged.run_requests == []
+    path = partition_path(settings.landing_dir, "2026-01-06")
+    os.utime(path, (path.stat().st_atime, path.stat().st_mtime + 10))  # a repaired file lands again
+    repaired = landing_sensor(dg.build_sensor_context(cursor=first.cursor))
+    assert [r.partition_key for r in repaired.run_requests] == ["2026-01-06"]

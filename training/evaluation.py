@@ -2,7 +2,8 @@
 
 Every model ranks the full catalogue for each user with a holdout click, from what was known
 at the holdout's first midnight; relevance is the set of items the user clicked in the holdout.
-Users with no history get the popularity list from every model, as serving would give them.
+Users with no history get the popularity list from every model but ``random``, as serving would
+give them; ``random`` is the floor every model must clear.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import pandas as pd
 from training.metrics import RankingMetrics, ranking_metrics
 from training.ranker.bundle import RankerBundle
 
-MODELS = ("popularity", "sasrec", "sasrec_ranker")
+MODELS = ("random", "popularity", "sasrec", "sasrec_ranker")
+RANDOM_SEED = 0
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,10 @@ def rank_all(
     fallback = np.full(k, -1, dtype=np.int64)
     fallback[: min(k, len(popular))] = popular[:k]
     lists = {name: np.tile(fallback, (n, 1)) for name in MODELS}
+    # The floor: a uniformly random ranking of the catalogue, seeded so reruns compare equal.
+    rng = np.random.default_rng(RANDOM_SEED)
+    catalogue = bundle.item_ids
+    lists["random"] = np.stack([rng.choice(catalogue, size=min(k, len(catalogue)), replace=False) for _ in range(n)])
 
     known = np.array([u in user_vectors for u in truth.users], dtype=bool)
     if known.any():

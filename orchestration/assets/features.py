@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
-from feature_repo.build import compute_feature_table, write_feature_partitions
+from feature_repo.build import compute_feature_table, count_feature_rows, write_feature_partitions
 from feature_repo.store import apply_repo
 from feature_repo.tables import ITEM_FEATURES, USER_FEATURES
 from orchestration.contracts import ItemFeatures, UserFeatures
@@ -75,10 +75,12 @@ def online_features(context: dg.AssetExecutionContext, feast: FeastResource) -> 
     store = feast.store()
     began = datetime.now(UTC)
     store.materialize(start_date=window_start, end_date=window_end, feature_views=[USER_FEATURES, ITEM_FEATURES])
+    rows = count_feature_rows(feast.settings().features_dir, partition_days(context))
     return dg.MaterializeResult(
         metadata={
             "window_start": window_start.isoformat(),
             "window_end": window_end.isoformat(),
+            **{f"{table}_rows": count for table, count in rows.items()},
             "seconds": (datetime.now(UTC) - began).total_seconds(),
         }
     )

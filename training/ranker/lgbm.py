@@ -60,6 +60,8 @@ def train_lambdarank(frame: pd.DataFrame, features: list[str], config: RankerCon
         random_state=config.seed,
         verbose=-1,
         n_jobs=2,
+        deterministic=True,
+        force_row_wise=True,
     )
     model.fit(
         train[features],
