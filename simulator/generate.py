@@ -12,20 +12,9 @@ from datetime import UTC, date, datetime, timedelta
 import numpy as np
 import pandas as pd
 
+from relay.schema import RAW_LOG_COLUMNS, empty_raw_logs
 from simulator.world import World
 
-RAW_LOG_COLUMNS = [
-    "event_id",
-    "ts",
-    "user_id",
-    "item_id",
-    "event_type",
-    "position",
-    "propensity",
-    "timespent_s",
-    "session_id",
-]
-EVENT_TYPES = ("impression", "click")
 SECONDS_PER_DAY = 86_400
 # Relative session rate per hour of day (UTC): quiet nights, evening peak.
 HOURLY_WEIGHTS = np.array(
@@ -147,19 +136,3 @@ def generate_day(world: World, day_index: int) -> pd.DataFrame:
             "session_id": [f"{stamp}-s{j:06d}" for j in frame["session"].to_numpy()],
         }
     )[RAW_LOG_COLUMNS]
-
-
-def empty_raw_logs() -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "event_id": pd.Series(dtype=str),
-            "ts": pd.Series(dtype="datetime64[us, UTC]"),
-            "user_id": pd.Series(dtype="int64"),
-            "item_id": pd.Series(dtype="int64"),
-            "event_type": pd.Series(dtype=str),
-            "position": pd.Series(dtype="int64"),
-            "propensity": pd.Series(dtype="float64"),
-            "timespent_s": pd.Series(dtype="float64"),
-            "session_id": pd.Series(dtype=str),
-        }
-    )

@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from simulator.generate import RAW_LOG_COLUMNS, generate_day, plackett_luce_propensities
+from relay.schema import RAW_LOG_COLUMNS
+from simulator.generate import generate_day, plackett_luce_propensities
 from simulator.simulate import simulate
 from simulator.world import World, WorldConfig, build_world
 
