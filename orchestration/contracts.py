@@ -10,15 +10,17 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 from pandera.typing.pandas import Series
 
-from simulator.generate import EVENT_TYPES
+from relay.schema import EVENT_TYPES
 
 UtcTimestamp = Annotated[pd.DatetimeTZDtype, "ns", "UTC"]
 MAX_POSITION = 1_000
 MAX_TIMESPENT_S = 24 * 3600.0
+SCORE_LIMIT = 1e4  # any SASRec dot product or ranker score beyond this is corruption, not signal
 
 
 class RawLogs(pa.DataFrameModel):
@@ -82,9 +84,13 @@ class UserFeatures(_FeatureRow):
     user_clicks_30d: Series[int] = pa.Field(ge=0)
     user_active_days_30d: Series[int] = pa.Field(ge=1, le=30)
 
-    @pa.dataframe_check(error="duplicate (user_id, event_timestamp) rows would fan out joins")
-    def unique_key(cls, frame: pd.DataFrame) -> bool:
-        return not frame.duplicated(["user_id", "event_timestamp"]).any()
+    @classmethod
+    def key_columns(cls) -> list[str]:
+        return ["user_id", "event_timestamp"]
+
+    @pa.dataframe_check(error="duplicate (user_id, event_timestamp) keys would fan out joins")
+    def unique_key(cls, frame: pd.DataFrame) -> pd.Series:
+        return ~frame.duplicated(cls.key_columns(), keep=False)
 
 
 class ItemFeatures(_FeatureRow):
@@ -97,6 +103,119 @@ class ItemFeatures(_FeatureRow):
     item_timespent_mean_7d: Series[float] = pa.Field(ge=0.0, nullable=True)
     item_clicks_30d: Series[int] = pa.Field(ge=0)
 
-    @pa.dataframe_check(error="duplicate (item_id, event_timestamp) rows would fan out joins")
-    def unique_key(cls, frame: pd.DataFrame) -> bool:
-        return not frame.duplicated(["item_id", "event_timestamp"]).any()
+    @classmethod
+    def key_columns(cls) -> list[str]:
+        return ["item_id", "event_timestamp"]
+
+    @pa.dataframe_check(error="duplicate (item_id, event_timestamp) keys would fan out joins")
+    def unique_key(cls, frame: pd.DataFrame) -> pd.Series:
+        return ~frame.duplicated(cls.key_columns(), keep=False)
+
+
+class RankerTrainingSet(pa.DataFrameModel):
+    """Labelled impressions with point-in-time features: one row per (session, item)."""
+
+    session_id: Series[str] = pa.Field(nullable=False)
+    user_id: Series[int] = pa.Field(ge=1)
+    item_id: Series[int] = pa.Field(ge=1)
+    ts: Series[UtcTimestamp] = pa.Field(nullable=False)
+    position: Series[int] = pa.Field(ge=1, le=MAX_POSITION)
+    label: Series[int] = pa.Field(isin=[0, 1])
+    user_impressions_7d: Series[float] = pa.Field(ge=0.0)
+    user_clicks_7d: Series[float] = pa.Field(ge=0.0)
+    user_ctr_7d: Series[float] = pa.Field(ge=0.0, le=1.0, nullable=True)
+    user_timespent_mean_7d: Series[float] = pa.Field(ge=0.0, le=MAX_TIMESPENT_S, nullable=True)
+    user_clicks_30d: Series[float] = pa.Field(ge=0.0)
+    user_active_days_30d: Series[float] = pa.Field(ge=0.0, le=30.0)
+    item_impressions_7d: Series[float] = pa.Field(ge=0.0)
+    item_clicks_7d: Series[float] = pa.Field(ge=0.0)
+    item_ctr_7d: Series[float] = pa.Field(ge=0.0, le=1.0, nullable=True)
+    item_timespent_mean_7d: Series[float] = pa.Field(ge=0.0, le=MAX_TIMESPENT_S, nullable=True)
+    item_clicks_30d: Series[float] = pa.Field(ge=0.0)
+    sasrec_score: Series[float] = pa.Field(ge=-SCORE_LIMIT, le=SCORE_LIMIT, nullable=True)
+
+    class Config:
+        strict = True
+        unique = ["session_id", "item_id"]
+
+
+def _finite_vectors(series: pd.Series) -> bool:
+    lengths = series.map(len)
+    return bool(lengths.nunique() <= 1 and (lengths > 0).all() and np.isfinite(np.stack(series.to_numpy())).all())
+
+
+class UserEmbeddings(pa.DataFrameModel):
+    """As-of-day user embeddings of one model version."""
+
+    user_id: Series[int] = pa.Field(ge=1)
+    event_timestamp: Series[UtcTimestamp] = pa.Field(nullable=False)
+    user_embedding: Series[object] = pa.Field(nullable=False)
+    created_timestamp: Series[UtcTimestamp] = pa.Field(nullable=False)
+    embedding_version: Series[int] = pa.Field(ge=1)
+
+    class Config:
+        strict = True
+        unique = ["user_id", "event_timestamp"]
+
+    @pa.check("user_embedding", element_wise=False, error="vectors must be non-empty, finite and of one length")
+    def finite_vectors(cls, series: pd.Series) -> bool:
+        return _finite_vectors(series)
+
+
+class ItemEmbeddings(pa.DataFrameModel):
+    """Item embeddings of one model version, one row per item."""
+
+    item_id: Series[int] = pa.Field(ge=1, unique=True)
+    event_timestamp: Series[UtcTimestamp] = pa.Field(nullable=False)
+    item_embedding: Series[object] = pa.Field(nullable=False)
+    created_timestamp: Series[UtcTimestamp] = pa.Field(nullable=False)
+    embedding_version: Series[int] = pa.Field(ge=1)
+
+    class Config:
+        strict = True
+
+    @pa.check("item_embedding", element_wise=False, error="vectors must be non-empty, finite and of one length")
+    def finite_vectors(cls, series: pd.Series) -> bool:
+        return _finite_vectors(series)
+
+
+class ScoredCandidates(pa.DataFrameModel):
+    """A ranked list per user: finite scores, ranks from 1, each item once per user."""
+
+    user_id: Series[int] = pa.Field(ge=1)
+    item_id: Series[int] = pa.Field(ge=1)
+    score: Series[float] = pa.Field(nullable=False, ge=-SCORE_LIMIT, le=SCORE_LIMIT)
+    rank: Series[int] = pa.Field(ge=1)
+
+    class Config:
+        strict = True
+        unique = ["user_id", "item_id"]
+
+
+def for_window(
+    model: type[pa.DataFrameModel], start: pd.Timestamp, end: pd.Timestamp, column: str = "ts"
+) -> pa.DataFrameSchema:
+    """The model's schema plus the rule that ``column`` falls inside [start, end)."""
+    schema = model.to_schema()
+    rule = pa.Check.in_range(start, end, include_max=False, error=f"{column} outside the window [{start}, {end})")
+    return schema.update_column(column, checks=[*schema.columns[column].checks, rule])
+
+
+def feature_bounds(*models: type[pa.DataFrameModel]) -> dict[str, tuple[float | None, float | None]]:
+    """(low, high) of every numeric column from the contracts' range checks: one source of truth
+    for validation and for the training/serving guard."""
+    bounds: dict[str, tuple[float | None, float | None]] = {}
+    for model in models:
+        for name, column in model.to_schema().columns.items():
+            low = high = None
+            for check in column.checks:
+                stats = check.statistics or {}
+                if check.name in ("greater_than_or_equal_to", "greater_than"):
+                    low = float(stats["min_value"])
+                elif check.name in ("less_than_or_equal_to", "less_than"):
+                    high = float(stats["max_value"])
+                elif check.name == "in_range" and not isinstance(stats.get("min_value"), pd.Timestamp):
+                    low, high = float(stats["min_value"]), float(stats["max_value"])
+            if low is not None or high is not None:
+                bounds[name] = (low, high)
+    return bounds

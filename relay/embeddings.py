@@ -11,6 +11,7 @@ from feast import FeatureStore
 from feature_repo.store import apply_repo
 from feature_repo.tables import embedding_dir
 from feature_repo.views import item_embedding_view_name, user_embedding_view_name
+from orchestration.contracts import ItemEmbeddings, UserEmbeddings
 from relay.config import RelaySettings
 from training.sasrec.data import Vocabulary
 from training.sasrec.embed import item_embedding_table, user_embedding_table
@@ -44,11 +45,12 @@ def write_embedding_tables(
     """As-of-day user embeddings over all ``clicks``, written atomically; the item table too
     unless ``valid_from`` is None (a refresh of an existing version's user histories)."""
     directory = embedding_dir(settings.embeddings_dir, version)
-    users = user_embedding_table(model, vocabulary, clicks, version)
+    users = UserEmbeddings.validate(user_embedding_table(model, vocabulary, clicks, version), lazy=True)
     _write(directory, "user_embeddings.parquet", users)
     item_rows = len(vocabulary)
     if valid_from is not None:
-        _write(directory, "item_embeddings.parquet", item_embedding_table(model, vocabulary, valid_from, version))
+        items = ItemEmbeddings.validate(item_embedding_table(model, vocabulary, valid_from, version), lazy=True)
+        _write(directory, "item_embeddings.parquet", items)
     return EmbeddingTables(version, len(users), item_rows, users["user_id"].nunique(), users.head())
 
 

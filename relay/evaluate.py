@@ -7,6 +7,7 @@ import pandas as pd
 from feast import FeatureStore
 
 from feature_repo.retrieval import historical_features, historical_user_vectors
+from orchestration.contracts import ScoredCandidates
 from training.evaluation import HoldoutTruth, evaluate_lists, rank_all
 from training.metrics import RankingMetrics
 from training.ranker.bundle import RankerBundle
@@ -24,10 +25,16 @@ def evaluate_bundle(
     """Metrics for popularity, SASRec and SASRec + ranker, plus score diagnostics of the ranker."""
     user_vectors = historical_user_vectors(store, truth.users, as_of, bundle.embedding_version)
     seen_scores: list[np.ndarray] = []
+    guard_reports: list = []
 
     def features_for(pairs: pd.DataFrame) -> pd.DataFrame:
         frame = historical_features(store, pairs.assign(event_timestamp=as_of), bundle.embedding_version)
-        seen_scores.append(bundle.score(frame))
+        scores = bundle.score(frame)
+        scored = pairs[["user_id", "item_id"]].assign(score=scores)
+        scored["rank"] = scored.groupby("user_id")["score"].rank(ascending=False, method="first").astype("int64")
+        ScoredCandidates.validate(scored, lazy=True)
+        guard_reports.append(bundle.guard(frame)[1])
+        seen_scores.append(scores)
         return frame
 
     lists = rank_all(bundle, truth, user_vectors, features_for, popular, k=k, n_candidates=n_candidates)
@@ -37,5 +44,6 @@ def evaluate_bundle(
         "non_finite_scores": float((~np.isfinite(scores)).sum()),
         "score_std": float(np.nanstd(scores)) if len(scores) else 0.0,
         "users_with_history": float(len(user_vectors)),
+        "guard_changed_values": float(sum(r.changed for r in guard_reports)),
     }
     return evaluate_lists(lists, truth), diagnostics

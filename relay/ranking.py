@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 from feast import FeatureStore
 
 from feature_repo.retrieval import historical_features
 from feature_repo.tables import RANKER_FEATURES, embedding_dir
+from orchestration.contracts import RankerTrainingSet, feature_bounds, for_window
 from training.evaluation import popular_items
+from training.guard import Bounds, FeatureGuard, GuardReport
 from training.ranker.bundle import RankerBundle
 from training.ranker.dataset import labelled_impressions, sessions_with_clicks
 from training.ranker.lgbm import RankerResult
@@ -17,25 +21,38 @@ from training.split import TemporalSplit
 POPULAR_FALLBACK_SIZE = 100
 
 
-def build_training_set(store: FeatureStore, events: pd.DataFrame, embedding_version: int) -> pd.DataFrame:
-    """Labelled impressions with point-in-time features as of each impression's timestamp."""
+def ranker_bounds() -> Bounds:
+    """The guard's ranges: the training-set contract's ranges of the ranker's features."""
+    bounds = feature_bounds(RankerTrainingSet)
+    return {name: bounds[name] for name in RANKER_FEATURES if name in bounds}
+
+
+def build_training_set(
+    store: FeatureStore, events: pd.DataFrame, embedding_version: int, window: tuple[pd.Timestamp, pd.Timestamp]
+) -> tuple[pd.DataFrame, GuardReport]:
+    """Labelled impressions with point-in-time features as of each impression, guarded and
+    validated against the ``RankerTrainingSet`` contract for the window."""
     labelled = sessions_with_clicks(labelled_impressions(events))
     if labelled.empty:
         raise ValueError("no session in the ranker window has both a click and a non-click")
     entity_df = labelled.rename(columns={"ts": "event_timestamp"})
-    frame = historical_features(store, entity_df, embedding_version)
-    frame = frame.rename(columns={"event_timestamp": "ts"})
-    return frame[["session_id", "user_id", "item_id", "ts", "position", "label", *RANKER_FEATURES]]
+    frame = historical_features(store, entity_df, embedding_version).rename(columns={"event_timestamp": "ts"})
+    frame = frame[["session_id", "user_id", "item_id", "ts", "position", "label", *RANKER_FEATURES]]
+    guarded, report = FeatureGuard(ranker_bounds()).apply(frame, list(RANKER_FEATURES))
+    frame = frame.assign(**{name: guarded[name] for name in RANKER_FEATURES})
+    frame["ts"] = frame["ts"].astype("datetime64[ns, UTC]")
+    for_window(RankerTrainingSet, *window).validate(frame, lazy=True)
+    return frame, report
 
 
-def item_vectors(embeddings_dir, embedding_version: int) -> tuple[np.ndarray, np.ndarray]:
+def item_vectors(embeddings_dir: Path, embedding_version: int) -> tuple[np.ndarray, np.ndarray]:
     table = pd.read_parquet(embedding_dir(embeddings_dir, embedding_version) / "item_embeddings.parquet")
     return table["item_id"].to_numpy(np.int64), np.stack(table["item_embedding"].to_numpy()).astype(np.float32)
 
 
 def make_bundle(
     result: RankerResult,
-    embeddings_dir,
+    embeddings_dir: Path,
     embedding_version: int,
     recent_clicks: pd.DataFrame,
     split: TemporalSplit,
@@ -49,5 +66,6 @@ def make_bundle(
         item_ids=ids,
         item_vectors=vectors,
         popular_items=popular_items(recent_clicks, POPULAR_FALLBACK_SIZE),
+        bounds=ranker_bounds(),
         metadata={"feature_service": service_name, **{f"split_{k}": v for k, v in split.as_dict().items()}},
     )

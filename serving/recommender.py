@@ -34,7 +34,7 @@ class Recommender:
     bundle: RankerBundle
     model_version: int
     n_candidates: int = N_CANDIDATES
-    stats: dict[str, int] = field(default_factory=lambda: {"requests": 0, "fallbacks": 0})
+    stats: dict[str, int] = field(default_factory=lambda: {"requests": 0, "fallbacks": 0, "guarded_values": 0})
 
     def user_vector(self, user_id: int) -> np.ndarray | None:
         ref = f"{user_embedding_view_name(self.bundle.embedding_version)}:user_embedding"
@@ -59,6 +59,7 @@ class Recommender:
         candidates, _ = self.bundle.retrieve(vector[None, :], self.n_candidates)
         candidates = candidates[0]
         features = online_features(self.store, user_id, candidates, self.bundle.embedding_version)
+        self.stats["guarded_values"] += self.bundle.guard(features)[1].changed
         scores = self.bundle.score(features)
         order = np.argsort(-scores, kind="stable")[:k]
         return Recommendation(

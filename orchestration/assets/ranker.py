@@ -13,7 +13,8 @@ from orchestration.metadata import floats, preview
 from orchestration.resources import FeastResource, LakeResource, MLflowResource
 from relay import registry
 from relay.events import read_events
-from relay.ranking import build_training_set, make_bundle
+from relay.ranking import build_training_set, make_bundle, ranker_bounds
+from training.guard import FeatureGuard
 from training.ranker.lgbm import RankerConfig, train_lambdarank
 from training.split import TemporalSplit
 
@@ -37,7 +38,8 @@ def ranker_training_set(
     """Impressions of the ranker window labelled with clicks, joined point in time to Feast features."""
     with lake.connect() as con:
         events = read_events(con, start=training_window.ranker_start_ts, end=training_window.holdout_start_ts)
-    frame = build_training_set(feast.store(), events, sasrec_embeddings)
+    window = (training_window.ranker_start_ts, training_window.holdout_start_ts)
+    frame, guard = build_training_set(feast.store(), events, sasrec_embeddings, window)
     path = lake.settings().lake_dir / "ranker" / f"training_set_sasrec_v{sasrec_embeddings}.parquet"
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_parquet(path, index=False)
@@ -49,6 +51,7 @@ def ranker_training_set(
             "positive_rate": float(frame["label"].mean()),
             "feature_service": ranker_service_name(sasrec_embeddings),
             "sasrec_score_null_share": float(frame["sasrec_score"].isna().mean()),
+            "guard": dg.MetadataValue.json(guard.as_dict()),
             "preview": preview(frame),
         },
     )
@@ -69,7 +72,7 @@ def ranker_model(
     settings = lake.settings()
     frame = pd.read_parquet(ranker_training_set)
     ranker_config = RankerConfig(**config.model_dump())
-    result = train_lambdarank(frame, list(RANKER_FEATURES), ranker_config)
+    result = train_lambdarank(frame, list(RANKER_FEATURES), ranker_config, FeatureGuard(ranker_bounds()))
     with lake.connect() as con:
         recent_clicks = read_events(
             con, start=training_window.ranker_start_ts, end=training_window.holdout_start_ts, event_type="click"
@@ -105,5 +108,6 @@ def ranker_model(
             "best_iteration": result.best_iteration,
             **floats(result.metrics),
             "feature_importance_gain": dg.MetadataValue.json(importance),
+            "guard": dg.MetadataValue.json(result.guard_report.as_dict() if result.guard_report else {}),
         },
     )

@@ -15,6 +15,8 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from training.guard import Bounds, FeatureGuard, GuardReport
+
 BOOSTER_FILE = "ranker.txt"
 ITEMS_FILE = "items.npz"
 META_FILE = "bundle.json"
@@ -28,15 +30,25 @@ class RankerBundle:
     item_ids: np.ndarray  # (I,) int64, aligned with item_vectors
     item_vectors: np.ndarray  # (I, d) float32
     popular_items: np.ndarray  # fallback list for users without history, most popular first
+    bounds: Bounds = field(default_factory=dict)  # the guard's contract ranges per feature
     metadata: dict[str, str] = field(default_factory=dict)
     _index: faiss.Index | None = field(default=None, repr=False)
 
     # -- scoring ---------------------------------------------------------------------
-    def score(self, frame: pd.DataFrame) -> np.ndarray:
+    def guard(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, GuardReport]:
+        """Clip to the contract ranges and make non-finite values missing, as in training."""
         missing = [f for f in self.features if f not in frame.columns]
         if missing:
             raise ValueError(f"ranker input lacks feature columns {missing}")
-        return self.booster.predict(frame[self.features].to_numpy(dtype=np.float64))
+        return FeatureGuard(self.bounds).apply(frame[self.features], self.features)
+
+    def score(self, frame: pd.DataFrame) -> np.ndarray:
+        """Scores of guarded features; a non-finite score is a model defect and raises."""
+        guarded, _ = self.guard(frame)
+        scores = self.booster.predict(guarded.to_numpy(dtype=np.float64))
+        if not np.isfinite(scores).all():
+            raise ValueError(f"ranker produced {int((~np.isfinite(scores)).sum())} non-finite scores")
+        return scores
 
     # -- retrieval ---------------------------------------------------------------------
     @property
@@ -63,7 +75,12 @@ class RankerBundle:
             item_vectors=self.item_vectors,
             popular_items=self.popular_items,
         )
-        meta = {"features": self.features, "embedding_version": self.embedding_version, "metadata": self.metadata}
+        meta = {
+            "features": self.features,
+            "embedding_version": self.embedding_version,
+            "bounds": {name: list(pair) for name, pair in self.bounds.items()},
+            "metadata": self.metadata,
+        }
         (directory / META_FILE).write_text(json.dumps(meta, indent=2))
         return directory
 
@@ -78,5 +95,6 @@ class RankerBundle:
             item_ids=arrays["item_ids"],
             item_vectors=arrays["item_vectors"],
             popular_items=arrays["popular_items"],
+            bounds={name: (low, high) for name, (low, high) in meta.get("bounds", {}).items()},
             metadata=dict(meta.get("metadata", {})),
         )

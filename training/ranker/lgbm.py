@@ -8,6 +8,8 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from training.guard import FeatureGuard, GuardReport
+
 
 @dataclass(frozen=True)
 class RankerConfig:
@@ -28,6 +30,7 @@ class RankerResult:
     features: list[str]
     best_iteration: int
     metrics: dict[str, float] = field(default_factory=dict)
+    guard_report: GuardReport | None = None
 
 
 def _groups(frame: pd.DataFrame) -> np.ndarray:
@@ -35,13 +38,23 @@ def _groups(frame: pd.DataFrame) -> np.ndarray:
     return frame.groupby("session_id", sort=False).size().to_numpy()
 
 
-def train_lambdarank(frame: pd.DataFrame, features: list[str], config: RankerConfig) -> RankerResult:
-    """Fit on all but the last ``validation_days`` days; stop early on NDCG@10 of those days."""
+def train_lambdarank(
+    frame: pd.DataFrame, features: list[str], config: RankerConfig, guard: FeatureGuard | None = None
+) -> RankerResult:
+    """Fit on all but the last ``validation_days`` days; stop early on NDCG@10 of those days.
+
+    With a ``guard``, out-of-contract feature values are clipped (non-finite ones made missing)
+    before fitting, and the report says how many.
+    """
     if frame.empty:
         raise ValueError("ranker training set is empty: no sessions with both clicks and non-clicks")
     missing = [f for f in features if f not in frame.columns]
     if missing:
         raise ValueError(f"ranker training set lacks feature columns {missing}")
+    report = None
+    if guard is not None:
+        guarded, report = guard.apply(frame, features)
+        frame = frame.assign(**{f: guarded[f] for f in features})
     frame = frame.sort_values(["session_id", "position"], kind="stable")
     days = frame["ts"].dt.floor("D")
     cutoff = days.max() - pd.Timedelta(days=config.validation_days - 1)
@@ -79,6 +92,7 @@ def train_lambdarank(frame: pd.DataFrame, features: list[str], config: RankerCon
         model=model,
         features=list(features),
         best_iteration=best,
+        guard_report=report,
         metrics={
             "ranker_valid_session_ndcg_at_10": valid_ndcg,
             "ranker_train_rows": float(len(train)),

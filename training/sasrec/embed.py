@@ -18,7 +18,8 @@ from training.sasrec.model import SASRec
 
 
 def _stamp(frame: pd.DataFrame, created: pd.Timestamp, version: int) -> pd.DataFrame:
-    frame["created_timestamp"] = created
+    frame["event_timestamp"] = frame["event_timestamp"].astype("datetime64[ns, UTC]")
+    frame["created_timestamp"] = pd.Series(created, index=frame.index).astype("datetime64[ns, UTC]")
     frame["embedding_version"] = np.int64(version)
     return frame
 
