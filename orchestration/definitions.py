@@ -3,6 +3,7 @@
 import dagster as dg
 
 from orchestration.assets import embeddings, evaluation, features, ingest, ranker, registry
+from orchestration.checks import all_checks
 from orchestration.jobs import daily_data_job, daily_data_schedule, training_cycle_job, training_cycle_schedule
 from orchestration.resources import build_resources
 from orchestration.sensors import landing_sensor
@@ -15,6 +16,7 @@ def build_definitions(settings: RelaySettings) -> dg.Definitions:
     """Definitions bound to one data directory and profile (the CLI and tests pass their own)."""
     return dg.Definitions(
         assets=[ingest.raw_logs, *all_assets],
+        asset_checks=all_checks,
         jobs=[daily_data_job, training_cycle_job],
         schedules=[daily_data_schedule, training_cycle_schedule],
         sensors=[landing_sensor],

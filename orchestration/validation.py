@@ -14,6 +14,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from orchestration.contracts import CleanEvents, RawLogs, for_partition
+from relay.schema import empty_raw_logs
 
 QUARANTINE_COLUMNS = ["date", "row_number", "event_id", "reasons", "payload"]
 
@@ -116,7 +117,7 @@ def validate_partition(raw: pd.DataFrame, day: str, policy: IngestPolicy | None 
     policy = policy or IngestPolicy()
     raw = raw.reset_index(drop=True)
     rows_landed = len(raw)
-    duplicated = _exact_duplicates(raw)
+    duplicated = exact_duplicates(raw)
     deduped = raw.loc[~duplicated]
     schema = for_partition(RawLogs, day)
 
@@ -173,7 +174,7 @@ def validate_partition(raw: pd.DataFrame, day: str, policy: IngestPolicy | None 
     )
 
 
-def _exact_duplicates(raw: pd.DataFrame) -> pd.Series:
+def exact_duplicates(raw: pd.DataFrame) -> pd.Series:
     """Rows identical in every column to an earlier row: replays, safe to drop and count."""
     if raw.empty:
         return pd.Series(False, index=raw.index)
@@ -184,4 +185,5 @@ def _exact_duplicates(raw: pd.DataFrame) -> pd.Series:
 
 
 def _empty_clean() -> pd.DataFrame:
-    return pd.DataFrame({name: pd.Series(dtype=object) for name in CleanEvents.to_schema().columns})
+    """Zero clean rows with the clean-events dtypes, so an empty partition stays well typed."""
+    return empty_raw_logs().assign(ts=lambda f: f["ts"].astype("datetime64[ns, UTC]"), date=pd.Series(dtype=str))

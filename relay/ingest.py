@@ -1,21 +1,29 @@
-"""Ingest one landing partition into the lake: validate, split, store, account.
+"""Ingest one landing partition into the lake: validate, split, profile, store, account.
 
-The landing file is only read, never modified or deleted. Clean rows, quarantined rows and
-the accounting row are each replaced atomically, so re-ingesting a day is idempotent.
+The landing file is only read, never modified or deleted. Clean rows, quarantined rows, the
+profile and the accounting row are each replaced atomically, so re-ingesting a day is
+idempotent. An explicit override (``relay repair DAY --accept``) publishes the clean rows of a
+partition the contract rejected; its bad rows stay quarantined.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pandas as pd
 
-from orchestration.validation import IngestPolicy, PartitionVerdict, validate_partition
+from orchestration.validation import IngestPolicy, PartitionVerdict, exact_duplicates, validate_partition
 from relay import lake
 from relay.config import RelaySettings
 from relay.landing import partition_path, read_partition
+from relay.quality.profile import profile_partition
+from relay.quality.store import override_for, write_profile
 
 
 def ingest_day(settings: RelaySettings, day: str, policy: IngestPolicy | None = None) -> PartitionVerdict:
-    if not partition_path(settings.landing_dir, day).exists():
+    path = partition_path(settings.landing_dir, day)
+    if not path.exists():
+        raw = pd.DataFrame()
         verdict = PartitionVerdict(
             date=day,
             clean=pd.DataFrame(),
@@ -24,10 +32,20 @@ def ingest_day(settings: RelaySettings, day: str, policy: IngestPolicy | None = 
             duplicates_dropped=0,
             structural_failures=["landing file missing"],
             accepted=False,
-            reason=f"partition {day} rejected: landing file {partition_path(settings.landing_dir, day)} is missing",
+            reason=f"partition {day} rejected: landing file {path} is missing",
         )
     else:
-        verdict = validate_partition(read_partition(settings.landing_dir, day), day, policy)
+        raw = read_partition(settings.landing_dir, day)
+        verdict = validate_partition(raw, day, policy)
+    override = override_for(settings, day)
+    if override is not None and not verdict.accepted:
+        verdict = replace(
+            verdict,
+            accepted=True,
+            reason=f"accepted by override of {override['given_by']} ({override['reason']}); was: {verdict.reason}",
+        )
+    deduped = raw.loc[~exact_duplicates(raw)] if len(raw) else raw
+    write_profile(settings, profile_partition(raw, deduped, day))
     store_verdict(settings, verdict)
     return verdict
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from orchestration.checks import all_checks
 from orchestration.definitions import all_assets
 from orchestration.resources import build_resources
 from relay.config import RelaySettings
@@ -12,12 +13,14 @@ from simulator.simulate import simulate
 from simulator.world import WorldConfig
 
 DATA_GROUPS = {"ingest", "features"}
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 TINY_TRAINING = {
+    **QUIET,
     "ops": {
         "training_window": {"config": {"holdout_days": 3, "ranker_days": 6, "min_sasrec_days": 5}},
         "sasrec_model": {"config": {"epochs": 6, "dim": 32, "patience": 6}},
         "ranker_model": {"config": {"n_estimators": 80, "min_child_samples": 20}},
-    }
+    },
 }
 
 
@@ -42,10 +45,11 @@ def materialize_days(
 ) -> dg.ExecuteInProcessResult:
     """Ingest + features for [first, last] in one single-run backfill."""
     return dg.materialize(
-        data_assets(),
+        [*data_assets(), *all_checks],
         resources=build_resources(settings),
         instance=instance,
         tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last},
+        run_config=QUIET,
         **kwargs,
     )
 

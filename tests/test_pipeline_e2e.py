@@ -7,6 +7,7 @@ import mlflow
 import pytest
 from fastapi.testclient import TestClient
 
+from orchestration.checks import all_checks
 from relay import lake, registry
 from relay.config import RelaySettings
 from relay.events import most_active_user
@@ -53,7 +54,10 @@ def test_every_asset_materialized_and_checks_passed(pipeline):
         e.asset_check_key.name: e.passed
         for e in data.get_asset_check_evaluations() + training.get_asset_check_evaluations()
     }
-    assert checks == {"check_contract": True, "check_scores_finite": True}
+    assert checks == {check.name: True for spec_set in all_checks for check in spec_set.check_specs} | {
+        "check_scores_finite": True
+    }
+    assert len(checks) == 1 + 12 + 2 + 1  # contract, statistical rules, feature contracts, scores
 
 
 def test_first_candidate_becomes_champion_with_logged_metrics(pipeline):

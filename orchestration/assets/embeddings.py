@@ -5,12 +5,14 @@ from dataclasses import asdict
 import dagster as dg
 import mlflow
 
+from orchestration.gating import FEATURE_ASSETS, require_usable
 from orchestration.metadata import floats, preview
 from orchestration.resources import FeastResource, LakeResource, MLflowResource
 from relay import registry
 from relay.embeddings import serve_embeddings, write_embedding_tables
 from relay.events import read_events
 from relay.lake import accepted_days
+from relay.quality.gate import INGEST_ASSET, ingested_days
 from training.sasrec.checkpoint import save_checkpoint
 from training.sasrec.train import SASRecTrainConfig, train_sasrec
 from training.split import SplitConfig, TemporalSplit, temporal_split
@@ -39,8 +41,14 @@ class SASRecSettings(dg.Config):
 
 @dg.asset(deps=["clean_events", "online_features"], group_name="embeddings")
 def training_window(config: SplitSettings, lake: LakeResource) -> dg.Output[TemporalSplit]:
-    """The split every model of this cycle shares: SASRec days | ranker days | holdout days."""
-    split = temporal_split(accepted_days(lake.settings()), SplitConfig(**config.model_dump()))
+    """The split every model of this cycle shares: SASRec days | ranker days | holdout days.
+
+    It refuses to train over a hole: every ingested partition must be usable (or overridden),
+    so a blocked day stops the cycle and the champion stays as it is.
+    """
+    settings = lake.settings()
+    require_usable(settings, ingested_days(settings), "training_window", (INGEST_ASSET, *FEATURE_ASSETS))
+    split = temporal_split(accepted_days(settings), SplitConfig(**config.model_dump()))
     return dg.Output(split, metadata=dict(split.as_dict()))
 
 

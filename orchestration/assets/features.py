@@ -8,24 +8,33 @@ from feature_repo.build import compute_feature_table, count_feature_rows, write_
 from feature_repo.store import apply_repo
 from feature_repo.tables import ITEM_FEATURES, USER_FEATURES
 from orchestration.contracts import ItemFeatures, UserFeatures
+from orchestration.gating import FEATURE_ASSETS, GATED_AUTOMATION, require_usable
 from orchestration.metadata import preview
 from orchestration.partitions import daily_partitions, partition_days
 from orchestration.resources import FeastResource, LakeResource
+from relay.quality.contract_checks import check_feature_partitions
+from relay.quality.gate import window_gaps
 
 CONTRACTS = {USER_FEATURES: UserFeatures, ITEM_FEATURES: ItemFeatures}
 
 
 def _build(context: dg.AssetExecutionContext, lake: LakeResource, table: str) -> dg.MaterializeResult:
+    settings = lake.settings()
     days = partition_days(context)
+    require_usable(settings, days, f"{table} for {days[0]}..{days[-1]}")
     with lake.connect() as con:
         frame = compute_feature_table(con, table, days[0], days[-1])
     CONTRACTS[table].validate(frame, lazy=True)
-    rows = write_feature_partitions(lake.settings().features_dir, table, frame, days)
+    rows = write_feature_partitions(settings.features_dir, table, frame, days)
+    gaps = window_gaps(settings, days)
+    if gaps:
+        context.log.warning(f"{table}: windows read around blocked partitions {gaps}; their events are missing")
     return dg.MaterializeResult(
         metadata={
             "rows": len(frame),
             "days": len(days),
             "entities_last_day": rows[days[-1]],
+            "window_gaps": ", ".join(gaps) or "none",
             "preview": preview(frame),
         }
     )
@@ -35,6 +44,7 @@ def _build(context: dg.AssetExecutionContext, lake: LakeResource, table: str) ->
     deps=["clean_events"],
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
+    automation_condition=GATED_AUTOMATION,
     group_name="features",
 )
 def user_features(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
@@ -46,6 +56,7 @@ def user_features(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.M
     deps=["clean_events"],
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
+    automation_condition=GATED_AUTOMATION,
     group_name="features",
 )
 def item_features(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
@@ -64,18 +75,31 @@ def feature_registry(feast: FeastResource) -> dg.MaterializeResult:
     deps=[user_features, item_features, feature_registry],
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
+    automation_condition=GATED_AUTOMATION,
     group_name="features",
 )
 def online_features(context: dg.AssetExecutionContext, feast: FeastResource) -> dg.MaterializeResult:
-    """Load the partition window's feature rows into the online store."""
+    """Load the partition window's feature rows into the online store.
+
+    It re-validates the stored feature partitions first: a table changed after its check ran
+    (duplicate keys that would fan out joins, say) never reaches serving.
+    """
+    settings = feast.settings()
+    days = partition_days(context)
+    what = f"online_features for {days[0]}..{days[-1]}"
+    require_usable(settings, days, what)
+    for table in FEATURE_ASSETS:
+        check_feature_partitions(settings, table, days)
+    require_usable(settings, days, what, FEATURE_ASSETS)
     start, end = context.partition_time_window
     # Rows of day D are stamped at D+1 00:00, so the window shifts by one day.
     window_start = start.astimezone(UTC) + timedelta(days=1)
     window_end = end.astimezone(UTC) + timedelta(days=1)
-    store = feast.store()
     began = datetime.now(UTC)
-    store.materialize(start_date=window_start, end_date=window_end, feature_views=[USER_FEATURES, ITEM_FEATURES])
-    rows = count_feature_rows(feast.settings().features_dir, partition_days(context))
+    feast.store().materialize(
+        start_date=window_start, end_date=window_end, feature_views=[USER_FEATURES, ITEM_FEATURES]
+    )
+    rows = count_feature_rows(settings.features_dir, days)
     return dg.MaterializeResult(
         metadata={
             "window_start": window_start.isoformat(),

@@ -1,6 +1,4 @@
-"""Ingest stage: landing partitions become clean lake events behind a blocking contract check."""
-
-from collections.abc import Iterator
+"""Ingest stage: landing partitions become clean lake events, judged by blocking checks."""
 
 import dagster as dg
 
@@ -8,6 +6,7 @@ from orchestration.metadata import preview
 from orchestration.partitions import daily_partitions, partition_days
 from orchestration.resources import LakeResource
 from relay.ingest import ingest_day
+from relay.lake import refresh_catalog
 
 raw_logs = dg.AssetSpec(
     "raw_logs",
@@ -22,25 +21,20 @@ raw_logs = dg.AssetSpec(
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name="ingest",
-    check_specs=[
-        dg.AssetCheckSpec(
-            "check_contract",
-            asset="clean_events",
-            blocking=True,
-            description="Every partition in the run passed the RawLogs contract; nothing downstream runs otherwise.",
-        )
-    ],
 )
-def clean_events(
-    context: dg.AssetExecutionContext, lake: LakeResource
-) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
-    """Validate each landing partition, publish clean rows, quarantine bad rows with reasons."""
+def clean_events(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    """Validate each landing partition, publish clean rows, quarantine bad rows with reasons.
+
+    The verdicts are judged by the blocking checks beside this asset (``check_contract`` and one
+    check per statistical rule), which also keep a blocked partition blocked in later runs.
+    """
     settings = lake.settings()
     verdicts = [ingest_day(settings, day) for day in partition_days(context)]
     rejected = [v for v in verdicts if not v.accepted]
     for verdict in rejected:
         context.log.error(verdict.reason)
-    yield dg.MaterializeResult(
+    refresh_catalog(settings)
+    return dg.MaterializeResult(
         metadata={
             "partitions": len(verdicts),
             "rows_landed": sum(v.rows_landed for v in verdicts),
@@ -48,16 +42,7 @@ def clean_events(
             "rows_quarantined": sum(v.rows_quarantined for v in verdicts),
             "duplicates_dropped": sum(v.duplicates_dropped for v in verdicts),
             "rejected_partitions": ", ".join(v.date for v in rejected) or "none",
+            "row_failures": dg.MetadataValue.json({v.date: v.row_failures for v in verdicts if v.row_failures}),
             "preview": preview(verdicts[-1].clean) if not verdicts[-1].clean.empty else dg.MetadataValue.md("(empty)"),
         }
-    )
-    yield dg.AssetCheckResult(
-        check_name="check_contract",
-        passed=not rejected,
-        severity=dg.AssetCheckSeverity.ERROR,
-        description="; ".join(v.reason for v in rejected) or "all partitions passed the contract",
-        metadata={
-            "rejected": dg.MetadataValue.json({v.date: v.reason for v in rejected}),
-            "row_failures": dg.MetadataValue.json({v.date: v.row_failures for v in verdicts if v.row_failures}),
-        },
     )

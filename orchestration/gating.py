@@ -1,0 +1,19 @@
+"""Turn the quality gate's refusals into Dagster failures with readable descriptions."""
+
+import dagster as dg
+
+from relay.config import RelaySettings
+from relay.quality.gate import INGEST_ASSET, PartitionBlocked, ensure_usable
+
+FEATURE_ASSETS = ("user_features", "item_features")
+# Downstream assets wait for upstream blocking checks under declarative automation too.
+GATED_AUTOMATION = dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
+
+
+def require_usable(
+    settings: RelaySettings, days: list[str], what: str, assets: tuple[str, ...] = (INGEST_ASSET,)
+) -> None:
+    try:
+        ensure_usable(settings, days, what, assets)
+    except PartitionBlocked as blocked:
+        raise dg.Failure(description=str(blocked), allow_retries=False) from blocked
