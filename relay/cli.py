@@ -163,6 +163,108 @@ def run_pipeline(
     console.print(cycle.decision["reason"])
 
 
+@app.command()
+def incident(
+    kind: str = typer.Argument(None, help="Incident kind (see --list)."),
+    day: str = typer.Option(None, "--date", help="Partition to corrupt (YYYY-MM-DD)."),
+    seed: int = typer.Option(0, help="Seed of the rows the incident picks."),
+    list_kinds: bool = typer.Option(False, "--list", help="List the incident kinds and exit."),
+) -> None:
+    """Corrupt one partition of the simulated world with a named data incident."""
+    from simulator.incidents import INCIDENTS
+
+    if list_kinds or kind is None:
+        table = Table(title="Data incidents")
+        table.add_column("kind")
+        table.add_column("target")
+        table.add_column("what happens")
+        for item in INCIDENTS.values():
+            table.add_row(item.name, item.target, item.description)
+        console.print(table)
+        return
+    if day is None:
+        raise typer.BadParameter("--date is required", param_hint="--date")
+    from relay.incidents import inject_incident
+
+    try:
+        console.print(f"[red]injected[/red] {inject_incident(_settings(), kind, day, seed)}")
+    except (KeyError, FileNotFoundError) as error:
+        raise typer.BadParameter(str(error)) from error
+
+
+@app.command()
+def reland(day: str = typer.Argument(..., help="Partition to re-deliver (YYYY-MM-DD).")) -> None:
+    """Re-deliver a clean copy of a simulated day (the producer fixed its feed)."""
+    from relay.incidents import reland_day
+
+    console.print(f"re-landed {reland_day(_settings(), day)} (the previous file is kept in landing/_superseded)")
+
+
+@app.command()
+def quality(day: str = typer.Argument(..., help="Partition (YYYY-MM-DD).")) -> None:
+    """Print a partition's accounting, its status and every check's latest result."""
+    from relay import lake
+    from relay.quality.store import override_for
+
+    settings = _settings()
+    with lake.connect(settings) as con:
+        status = con.execute("SELECT * FROM partition_status WHERE date = $day", {"day": day}).df()
+        checks = con.execute(
+            "SELECT asset, check_name, passed, blocking, column_name, description FROM checks "
+            "WHERE date = $day ORDER BY asset, check_name",
+            {"day": day},
+        ).df()
+    if status.empty:
+        raise typer.BadParameter(f"partition {day} has not been ingested in {settings.root}")
+    row = status.iloc[0]
+    balanced = row.rows_landed == row.rows_clean + row.rows_quarantined + row.duplicates_dropped
+    console.print(
+        f"[bold]{day}[/bold]: landed {row.rows_landed:,} = clean {row.rows_clean:,} + quarantined "
+        f"{row.rows_quarantined:,} + duplicates {row.duplicates_dropped:,} "
+        f"({'[green]balanced[/green]' if balanced else '[red]DOES NOT BALANCE[/red]'})",
+        soft_wrap=True,
+    )
+    state = "[green]usable[/green]" if row.usable else "[red]BLOCKED[/red]"
+    console.print(f"status: {state}" + (f" (override: {override_for(settings, day)})" if row.overridden else ""))
+    if row.reason:
+        console.print(f"contract: {row.reason}", soft_wrap=True)
+    table = Table(title=f"checks on {day}")
+    for column in ("asset", "check", "result", "column"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("what it saw", overflow="fold")
+    for check in checks.itertuples(index=False):
+        mark = "[green]pass[/green]" if check.passed else "[red]FAIL[/red]" + (" (blocking)" if check.blocking else "")
+        table.add_row(check.asset, check.check_name, mark, check.column_name, check.description)
+    console.print(table)
+
+
+@app.command()
+def repair(
+    day: str = typer.Argument(..., help="Partition to re-materialize (YYYY-MM-DD)."),
+    accept: bool = typer.Option(False, help="Accept the partition's failing rows/checks explicitly."),
+    reason: str = typer.Option("", help="Why the partition is accepted (required with --accept)."),
+    by: str = typer.Option("", help="Who accepts it (required with --accept)."),
+    retrain: bool = typer.Option(True, help="Run the training cycle afterwards."),
+) -> None:
+    """Re-materialize a partition and everything downstream of it, after a fix or an explicit override."""
+    from relay.pipeline import dagster_instance
+    from relay.repair import repair_day
+
+    settings = _settings()
+    if accept and not (reason.strip() and by.strip()):
+        raise typer.BadParameter("--accept needs --reason and --by", param_hint="--accept")
+    result = repair_day(
+        settings, day, dagster_instance(settings), accept=(reason, by) if accept else None, retrain=retrain
+    )
+    if not result.repaired:
+        for blocked_day, reasons in result.blocked.items():
+            console.print(f"[red]{blocked_day} still blocked[/red]: " + " | ".join(reasons))
+        raise typer.Exit(code=1)
+    console.print(f"[green]{day} repaired[/green] in runs {', '.join(result.runs)}")
+    if result.decision:
+        console.print(result.decision["reason"])
+
+
 def _restore_default_signals() -> None:
     # A shell that backgrounds us sets SIGINT to "ignore", and children inherit it; restore it.
     signal.signal(signal.SIGINT, signal.SIG_DFL)

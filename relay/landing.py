@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -16,9 +16,17 @@ def partition_path(landing_dir: Path, day: date | str) -> Path:
 
 
 def write_partition(landing_dir: Path, day: date | str, frame: pd.DataFrame) -> Path:
-    """Write one day atomically (temp file, then rename) so readers never see half a file."""
+    """Write one day atomically (temp file, then rename) so readers never see half a file.
+
+    A file that is re-delivered never destroys the previous delivery: it moves to
+    ``landing/_superseded/`` with a timestamp, because nothing is ever deleted from landing.
+    """
     landing_dir.mkdir(parents=True, exist_ok=True)
     target = partition_path(landing_dir, day)
+    if target.exists():
+        keep = superseded_dir(landing_dir)
+        keep.mkdir(parents=True, exist_ok=True)
+        os.replace(target, keep / f"{target.stem}.{datetime.now(UTC):%Y%m%dT%H%M%S%f}.parquet")
     tmp = target.with_suffix(".parquet.tmp")
     pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp)
     os.replace(tmp, target)
@@ -34,3 +42,7 @@ def read_partition(landing_dir: Path, day: date | str) -> pd.DataFrame:
 
 def landed_days(landing_dir: Path) -> list[str]:
     return sorted(p.stem for p in landing_dir.glob("*.parquet"))
+
+
+def superseded_dir(landing_dir: Path) -> Path:
+    return landing_dir.parent / "_superseded" / landing_dir.name

@@ -16,6 +16,9 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 
 from relay.config import REPO_ROOT, RelaySettings
 
+# Step-level DEBUG events stay in the instance (and the UI); the terminal gets INFO and up.
+CONSOLE_INFO = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+
 
 @dataclass
 class CycleResult:
@@ -59,13 +62,14 @@ def run_cycle(
     data = defs.resolve_job_def("daily_data").execute_in_process(
         instance=instance,
         tags={ASSET_PARTITION_RANGE_START_TAG: first_day, ASSET_PARTITION_RANGE_END_TAG: last_day},
+        run_config=CONSOLE_INFO,
         raise_on_error=False,
     )
     if not data.success:
         failures = [event.message for event in data.all_events if event.is_failure and event.message]
         raise RuntimeError(f"daily_data run {data.run_id} failed; nothing was trained.\n" + "\n".join(failures))
     training = defs.resolve_job_def("training_cycle").execute_in_process(
-        instance=instance, run_config=training_config or {}, raise_on_error=True
+        instance=instance, run_config={**CONSOLE_INFO, **(training_config or {})}, raise_on_error=True
     )
     return CycleResult(
         data_run_id=data.run_id,
