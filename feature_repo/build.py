@@ -5,19 +5,17 @@ Listed in ``.feastignore``: it computes data, it does not define Feast objects.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 import pyarrow.parquet as pq
 
-from feature_repo.tables import ITEM_FEATURE_COLUMNS, ITEM_FEATURES, USER_FEATURE_COLUMNS, USER_FEATURES, table_dir
+from feature_repo.tables import FEATURE_TABLES, TABLE_KEYS, table_columns, table_dir
 from relay.lake import partition_dir, write_partition
 
 SQL_DIR = Path(__file__).resolve().parent / "sql"
-TABLE_COLUMNS = {USER_FEATURES: USER_FEATURE_COLUMNS, ITEM_FEATURES: ITEM_FEATURE_COLUMNS}
-ENTITY_KEY = {USER_FEATURES: "user_id", ITEM_FEATURES: "item_id"}
 
 
 def feature_sql(table: str) -> str:
@@ -32,12 +30,17 @@ def day_range(start: str, end: str) -> list[str]:
 
 
 def compute_feature_table(con: duckdb.DuckDBPyConnection, table: str, start: str, end: str) -> pd.DataFrame:
-    """Feature rows for as-of days [start, end], typed as the feature table's contract says."""
+    """Feature rows for as-of days [start, end], typed as the feature table's contract says.
+
+    ``created_timestamp`` is the knowledge time: a row only reads events before its
+    ``event_timestamp``, so it was knowable then, whether computed daily or in a backfill.
+    """
     frame = con.execute(feature_sql(table), {"start": start, "end": end}).df()
     frame["event_timestamp"] = pd.to_datetime(frame["event_timestamp"], utc=True).astype("datetime64[ns, UTC]")
-    frame["created_timestamp"] = pd.Timestamp(datetime.now(UTC)).as_unit("ns")
-    frame[ENTITY_KEY[table]] = frame[ENTITY_KEY[table]].astype("int64")
-    for column, kind in TABLE_COLUMNS[table].items():
+    frame["created_timestamp"] = frame["event_timestamp"]
+    for key in TABLE_KEYS[table]:
+        frame[key] = frame[key].astype("int64")
+    for column, kind in table_columns(table).items():
         frame[column] = frame[column].astype(kind)
     return frame
 
@@ -46,17 +49,20 @@ def write_feature_partitions(features_dir: Path, table: str, frame: pd.DataFrame
     """Replace each day's partition (empty days too, so reruns never leave stale rows)."""
     directory = table_dir(features_dir, table)
     rows: dict[str, int] = {}
+    for day, part in frame.groupby("date", sort=False):
+        write_partition(directory, str(day), part)
+        rows[str(day)] = len(part)
     for day in days:
-        part = frame[frame["date"] == day]
-        write_partition(directory, day, part)
-        rows[day] = len(part)
-    return rows
+        if day not in rows:
+            write_partition(directory, day, frame.head(0))
+            rows[day] = 0
+    return {day: rows[day] for day in days}
 
 
 def count_feature_rows(features_dir: Path, days: list[str]) -> dict[str, int]:
     """Rows per feature table in the given daily partitions (what a materialization loads)."""
     counts = {}
-    for table in TABLE_COLUMNS:
+    for table in FEATURE_TABLES:
         paths = [partition_dir(table_dir(features_dir, table), day) / "part.parquet" for day in days]
         counts[table] = sum(pq.ParquetFile(p).metadata.num_rows for p in paths if p.exists())
     return counts

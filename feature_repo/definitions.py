@@ -5,14 +5,15 @@ Embedding views exist once per SASRec model version found on disk; they are atta
 module attributes so ``feast apply`` keeps them instead of deleting them.
 """
 
-from feature_repo.entities import item, user
-from feature_repo.tables import embedding_versions
-from feature_repo.views import embedding_views, item_features_view, ranker_service, user_features_view
+from feature_repo.entities import category, item, user
+from feature_repo.tables import ITEM_FEATURES, USER_CATEGORY_FEATURES, USER_FEATURES, embedding_versions
+from feature_repo.views import embedding_views, feature_table_view, ranker_service
 from relay.config import get_settings
 
 _settings = get_settings()
-user_features = user_features_view(_settings.features_dir)
-item_features = item_features_view(_settings.features_dir)
+user_features = feature_table_view(_settings.features_dir, USER_FEATURES)
+item_features = feature_table_view(_settings.features_dir, ITEM_FEATURES)
+user_category_features = feature_table_view(_settings.features_dir, USER_CATEGORY_FEATURES)
 
 for _version in embedding_versions(_settings.embeddings_dir):
     for _view in embedding_views(_settings.embeddings_dir, _version):
@@ -20,4 +21,4 @@ for _version in embedding_versions(_settings.embeddings_dir):
     _service = ranker_service(_settings.features_dir, _settings.embeddings_dir, _version)
     globals()[_service.name] = _service
 
-__all__ = ["item", "item_features", "user", "user_features"]
+__all__ = ["category", "item", "item_features", "user", "user_category_features", "user_features"]

@@ -10,25 +10,14 @@ from feast import FeatureService, FeatureView, Field, FileSource
 from feast.data_format import ParquetFormat
 from feast.types import Array, Float32, Float64, Int64
 
-from feature_repo.entities import item, user
-from feature_repo.tables import (
-    ITEM_FEATURE_COLUMNS,
-    ITEM_FEATURES,
-    USER_FEATURE_COLUMNS,
-    USER_FEATURES,
-    embedding_dir,
-    table_glob,
-)
+from feature_repo.entities import ENTITIES, category, item, user
+from feature_repo.tables import FEATURE_TABLES, TABLE_KEYS, WINDOWS, embedding_dir, table_glob, table_specs
 
-FEATURE_SET_VERSION = 1
+FEATURE_SET_VERSION = 2
 _FEAST_TYPES = {"int64": Int64, "float64": Float64}
 # Daily tables are rewritten every day for every entity active in their window, so a row older
-# than a day means "no recent activity" and must come back null (filled with 0 downstream).
+# than a day means "no recent activity" and must come back null (filled downstream).
 DAILY_TTL = timedelta(days=1)
-
-
-def _schema(columns: dict[str, str]) -> list[Field]:
-    return [Field(name=name, dtype=_FEAST_TYPES[kind]) for name, kind in columns.items()]
 
 
 def _parquet_source(name: str, path: str) -> FileSource:
@@ -41,27 +30,16 @@ def _parquet_source(name: str, path: str) -> FileSource:
     )
 
 
-def user_features_view(features_dir: Path) -> FeatureView:
+def feature_table_view(features_dir: Path, table: str) -> FeatureView:
+    """The Feast view of one daily feature table, its schema taken from the table's specs."""
     return FeatureView(
-        name=USER_FEATURES,
-        entities=[user],
+        name=table,
+        entities=[ENTITIES[key] for key in TABLE_KEYS[table]],
         ttl=DAILY_TTL,
-        schema=_schema(USER_FEATURE_COLUMNS),
-        source=_parquet_source(f"{USER_FEATURES}_source", table_glob(features_dir, USER_FEATURES)),
+        schema=[Field(name=s.name, dtype=_FEAST_TYPES[s.kind], description=s.description) for s in table_specs(table)],
+        source=_parquet_source(f"{table}_source", table_glob(features_dir, table)),
         online=True,
-        tags={"stage": "features", "window": "7d,30d"},
-    )
-
-
-def item_features_view(features_dir: Path) -> FeatureView:
-    return FeatureView(
-        name=ITEM_FEATURES,
-        entities=[item],
-        ttl=DAILY_TTL,
-        schema=_schema(ITEM_FEATURE_COLUMNS),
-        source=_parquet_source(f"{ITEM_FEATURES}_source", table_glob(features_dir, ITEM_FEATURES)),
-        online=True,
-        tags={"stage": "features", "window": "7d,30d"},
+        tags={"stage": "features", "windows": ",".join(f"{w}d" for w in WINDOWS)},
     )
 
 
@@ -107,13 +85,12 @@ def ranker_service_name(embedding_version: int) -> str:
 
 
 def ranker_service(features_dir: Path, embeddings_dir: Path, embedding_version: int) -> FeatureService:
-    """The ranker's inputs: the v1 feature set plus one embedding model version."""
+    """The ranker's inputs: feature set v2 (user, item, user x category) plus one embedding version."""
     user_emb, item_emb = embedding_views(embeddings_dir, embedding_version)
     return FeatureService(
         name=ranker_service_name(embedding_version),
         features=[
-            user_features_view(features_dir),
-            item_features_view(features_dir),
+            *(feature_table_view(features_dir, table) for table in FEATURE_TABLES),
             user_emb[["user_embedding"]],
             item_emb[["item_embedding"]],
         ],
@@ -123,7 +100,7 @@ def ranker_service(features_dir: Path, embeddings_dir: Path, embedding_version: 
 
 def all_objects(features_dir: Path, embeddings_dir: Path, embedding_versions: list[int]) -> list:
     """Every Feast object of the repository for the embedding versions on disk."""
-    objects: list = [user, item, user_features_view(features_dir), item_features_view(features_dir)]
+    objects: list = [user, item, category, *(feature_table_view(features_dir, table) for table in FEATURE_TABLES)]
     for version in embedding_versions:
         objects.extend(embedding_views(embeddings_dir, version))
         objects.append(ranker_service(features_dir, embeddings_dir, version))

@@ -15,12 +15,22 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing.pandas import Series
 
+from feature_repo.tables import (
+    ITEM_FEATURES,
+    MAX_TIMESPENT_S,
+    RANKER_FEATURES,
+    SCORE_LIMIT,
+    SPECS,
+    TABLE_KEYS,
+    USER_CATEGORY_FEATURES,
+    USER_FEATURES,
+    FeatureSpec,
+    table_specs,
+)
 from relay.schema import EVENT_TYPES
 
 UtcTimestamp = Annotated[pd.DatetimeTZDtype, "ns", "UTC"]
 MAX_POSITION = 1_000
-MAX_TIMESPENT_S = 24 * 3600.0
-SCORE_LIMIT = 1e4  # any SASRec dot product or ranker score beyond this is corruption, not signal
 
 
 class RawLogs(pa.DataFrameModel):
@@ -63,7 +73,20 @@ def for_partition(model: type[pa.DataFrameModel], day: str | date) -> pa.DataFra
     return schema.update_column("ts", checks=[*schema.columns["ts"].checks, in_window])
 
 
-class _FeatureRow(pa.DataFrameModel):
+class ItemCatalog(pa.DataFrameModel):
+    """The item catalogue producers publish: one row per item."""
+
+    item_id: Series[int] = pa.Field(ge=1, unique=True)
+    category: Series[int] = pa.Field(ge=0)
+    duration_s: Series[float] = pa.Field(gt=0.0, le=MAX_TIMESPENT_S)
+
+    class Config:
+        strict = True
+
+
+class _KeyedFeatureRow(pa.DataFrameModel):
+    """Common columns of the daily feature tables, and their unique key (no join fan-out)."""
+
     event_timestamp: Series[UtcTimestamp] = pa.Field(nullable=False)
     created_timestamp: Series[UtcTimestamp] = pa.Field(nullable=False)
     date: Series[str] = pa.Field(nullable=False, str_matches=r"^\d{4}-\d{2}-\d{2}$")
@@ -72,71 +95,68 @@ class _FeatureRow(pa.DataFrameModel):
         strict = True
         coerce = False
 
-
-class UserFeatures(_FeatureRow):
-    """One row per (user, as-of day); counts are non-negative, ratios in [0, 1] or null."""
-
-    user_id: Series[int] = pa.Field(ge=1)
-    user_impressions_7d: Series[int] = pa.Field(ge=0)
-    user_clicks_7d: Series[int] = pa.Field(ge=0)
-    user_ctr_7d: Series[float] = pa.Field(ge=0.0, le=1.0, nullable=True)
-    user_timespent_mean_7d: Series[float] = pa.Field(ge=0.0, nullable=True)
-    user_clicks_30d: Series[int] = pa.Field(ge=0)
-    user_active_days_30d: Series[int] = pa.Field(ge=1, le=30)
-
     @classmethod
     def key_columns(cls) -> list[str]:
-        return ["user_id", "event_timestamp"]
+        return ["event_timestamp"]
 
-    @pa.dataframe_check(error="duplicate (user_id, event_timestamp) keys would fan out joins")
+    @pa.dataframe_check(error="duplicate keys would fan out joins")
     def unique_key(cls, frame: pd.DataFrame) -> pd.Series:
         return ~frame.duplicated(cls.key_columns(), keep=False)
 
 
-class ItemFeatures(_FeatureRow):
-    """One row per (item, as-of day)."""
-
-    item_id: Series[int] = pa.Field(ge=1)
-    item_impressions_7d: Series[int] = pa.Field(ge=0)
-    item_clicks_7d: Series[int] = pa.Field(ge=0)
-    item_ctr_7d: Series[float] = pa.Field(ge=0.0, le=1.0, nullable=True)
-    item_timespent_mean_7d: Series[float] = pa.Field(ge=0.0, nullable=True)
-    item_clicks_30d: Series[int] = pa.Field(ge=0)
-
-    @classmethod
-    def key_columns(cls) -> list[str]:
-        return ["item_id", "event_timestamp"]
-
-    @pa.dataframe_check(error="duplicate (item_id, event_timestamp) keys would fan out joins")
-    def unique_key(cls, frame: pd.DataFrame) -> pd.Series:
-        return ~frame.duplicated(cls.key_columns(), keep=False)
+def _field(spec: FeatureSpec) -> tuple[object, object]:
+    annotation = Series[int] if spec.kind == "int64" else Series[float]
+    return annotation, pa.Field(ge=spec.low, le=spec.high, nullable=spec.nullable)
 
 
-class RankerTrainingSet(pa.DataFrameModel):
-    """Labelled impressions with point-in-time features: one row per (session, item)."""
+def _model(
+    name: str, base: type[pa.DataFrameModel], columns: dict[str, tuple[object, object]], doc: str, **attributes: object
+) -> type[pa.DataFrameModel]:
+    """A DataFrameModel subclass built from specs, so contracts cannot drift from the SQL."""
+    namespace = {"__annotations__": {k: a for k, (a, _) in columns.items()}, "__doc__": doc, **attributes}
+    namespace.update({k: f for k, (_, f) in columns.items()})
+    return type(name, (base,), namespace)
 
+
+def _feature_table_model(name: str, table: str) -> type[pa.DataFrameModel]:
+    keys = {key: (Series[int], pa.Field(ge=0 if key == "category" else 1)) for key in TABLE_KEYS[table]}
+    columns = {**keys, **{spec.name: _field(spec) for spec in table_specs(table)}}
+    key = [*TABLE_KEYS[table], "event_timestamp"]
+    doc = f"One row per {' x '.join(TABLE_KEYS[table])} and as-of day."
+    return _model(name, _KeyedFeatureRow, columns, doc, key_columns=classmethod(lambda cls: key))
+
+
+UserFeatures = _feature_table_model("UserFeatures", USER_FEATURES)
+ItemFeatures = _feature_table_model("ItemFeatures", ITEM_FEATURES)
+UserCategoryFeatures = _feature_table_model("UserCategoryFeatures", USER_CATEGORY_FEATURES)
+
+
+class _TrainingRow(pa.DataFrameModel):
     session_id: Series[str] = pa.Field(nullable=False)
     user_id: Series[int] = pa.Field(ge=1)
     item_id: Series[int] = pa.Field(ge=1)
     ts: Series[UtcTimestamp] = pa.Field(nullable=False)
     position: Series[int] = pa.Field(ge=1, le=MAX_POSITION)
     label: Series[int] = pa.Field(isin=[0, 1])
-    user_impressions_7d: Series[float] = pa.Field(ge=0.0)
-    user_clicks_7d: Series[float] = pa.Field(ge=0.0)
-    user_ctr_7d: Series[float] = pa.Field(ge=0.0, le=1.0, nullable=True)
-    user_timespent_mean_7d: Series[float] = pa.Field(ge=0.0, le=MAX_TIMESPENT_S, nullable=True)
-    user_clicks_30d: Series[float] = pa.Field(ge=0.0)
-    user_active_days_30d: Series[float] = pa.Field(ge=0.0, le=30.0)
-    item_impressions_7d: Series[float] = pa.Field(ge=0.0)
-    item_clicks_7d: Series[float] = pa.Field(ge=0.0)
-    item_ctr_7d: Series[float] = pa.Field(ge=0.0, le=1.0, nullable=True)
-    item_timespent_mean_7d: Series[float] = pa.Field(ge=0.0, le=MAX_TIMESPENT_S, nullable=True)
-    item_clicks_30d: Series[float] = pa.Field(ge=0.0)
-    sasrec_score: Series[float] = pa.Field(ge=-SCORE_LIMIT, le=SCORE_LIMIT, nullable=True)
 
     class Config:
         strict = True
         unique = ["session_id", "item_id"]
+
+
+def _ranker_column(spec: FeatureSpec) -> tuple[object, object]:
+    # After retrieval every feature is float64; absent entities are filled, undefined ratios stay null.
+    nullable = spec.nullable or spec.fill is None
+    low = spec.low if spec.fill is None or spec.low is None else min(spec.low, spec.fill)
+    return Series[float], pa.Field(ge=low, le=spec.high, nullable=nullable)
+
+
+RankerTrainingSet = _model(
+    "RankerTrainingSet",
+    _TrainingRow,
+    {name: _ranker_column(SPECS[name]) for name in RANKER_FEATURES},
+    "Labelled impressions with point-in-time features: one row per (session, item).",
+)
 
 
 def _finite_vectors(series: pd.Series) -> bool:

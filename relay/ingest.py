@@ -12,10 +12,11 @@ from dataclasses import replace
 
 import pandas as pd
 
+from orchestration.contracts import ItemCatalog
 from orchestration.validation import IngestPolicy, PartitionVerdict, exact_duplicates, validate_partition
 from relay import lake
 from relay.config import RelaySettings
-from relay.landing import partition_path, read_partition
+from relay.landing import catalog_path, partition_path, read_partition
 from relay.quality.profile import profile_partition
 from relay.quality.store import override_for, write_profile
 
@@ -62,3 +63,17 @@ def store_verdict(settings: RelaySettings, verdict: PartitionVerdict) -> None:
     lake.write_partition(
         lake.table_dir(settings, lake.ACCOUNTING), verdict.date, pd.DataFrame([verdict.accounting_row()])
     )
+
+
+def publish_catalog(settings: RelaySettings) -> pd.DataFrame:
+    """Validate the landed item catalogue and replace the lake's copy atomically."""
+    source = catalog_path(settings.landing_dir)
+    if not source.exists():
+        raise FileNotFoundError(f"no item catalogue at {source}; producers publish it beside the daily logs")
+    frame = ItemCatalog.validate(pd.read_parquet(source), lazy=True)
+    target = lake.catalog_file(settings)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(".items.parquet.tmp")
+    frame.to_parquet(tmp, index=False)
+    tmp.replace(target)
+    return frame

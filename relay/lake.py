@@ -24,6 +24,7 @@ QUARANTINE = "quarantine"
 ACCOUNTING = "accounting"
 PROFILES = "profiles"
 OVERRIDES = "overrides"
+CATALOG = "catalog"
 HIVE = "hive_partitioning = true, hive_types = {'date': VARCHAR}, union_by_name = true"
 # Typed empty tables, so every view exists (and queries work) before the first partition lands.
 EMPTY = {
@@ -40,6 +41,7 @@ EMPTY = {
     "NULL::VARCHAR AS evaluated_at, NULL::VARCHAR AS date",
     OVERRIDES: "SELECT NULL::VARCHAR AS reason, NULL::VARCHAR AS given_by, NULL::VARCHAR AS given_at, "
     "NULL::VARCHAR AS date",
+    CATALOG: "SELECT NULL::BIGINT AS item_id, NULL::BIGINT AS category, NULL::DOUBLE AS duration_s",
 }
 GATE_VIEWS = """
 CREATE VIEW failed_checks AS
@@ -76,9 +78,16 @@ def table_dir(settings: RelaySettings, table: str) -> Path:
     return settings.lake_dir / table
 
 
+PATTERNS = {"checks": "checks/*/*/date=*/part.parquet", CATALOG: "catalog/items.parquet"}
+
+
 def _glob(settings: RelaySettings, table: str) -> str | None:
-    pattern = "checks/*/*/date=*/part.parquet" if table == "checks" else f"{table}/date=*/part.parquet"
+    pattern = PATTERNS.get(table, f"{table}/date=*/part.parquet")
     return pattern if any(settings.lake_dir.glob(pattern)) else None
+
+
+def catalog_file(settings: RelaySettings) -> Path:
+    return settings.lake_dir / PATTERNS[CATALOG]
 
 
 def connect(settings: RelaySettings) -> duckdb.DuckDBPyConnection:
@@ -92,8 +101,9 @@ def connect(settings: RelaySettings) -> duckdb.DuckDBPyConnection:
     con.execute("SET TimeZone = 'UTC'")
     for table, empty in EMPTY.items():
         pattern = _glob(settings, table)
+        options = "" if table == CATALOG else f", {HIVE}"
         source = (
-            f"SELECT * FROM read_parquet('{settings.lake_dir / pattern}', {HIVE})"
+            f"SELECT * FROM read_parquet('{settings.lake_dir / pattern}'{options})"
             if pattern
             else f"{empty} WHERE false"
         )
@@ -129,3 +139,17 @@ def refresh_catalog(settings: RelaySettings, attempts: int = 5) -> Path:
                 raise
             time.sleep(0.5 * (attempt + 1))
     return path
+
+
+def read_catalog(settings: RelaySettings) -> pd.DataFrame:
+    """The ingested item catalogue (item_id, category, duration_s); empty before the first ingest."""
+    path = catalog_file(settings)
+    if not path.exists():
+        return pd.DataFrame(
+            {
+                "item_id": pd.Series(dtype="int64"),
+                "category": pd.Series(dtype="int64"),
+                "duration_s": pd.Series(dtype="float64"),
+            }
+        )
+    return pd.read_parquet(path)

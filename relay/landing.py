@@ -46,3 +46,21 @@ def landed_days(landing_dir: Path) -> list[str]:
 
 def superseded_dir(landing_dir: Path) -> Path:
     return landing_dir.parent / "_superseded" / landing_dir.name
+
+
+def catalog_path(landing_dir: Path) -> Path:
+    """The item catalogue producers publish beside the daily logs (replaced as a whole)."""
+    return landing_dir.parent / "catalog" / "items.parquet"
+
+
+def write_catalog(landing_dir: Path, frame: pd.DataFrame) -> Path:
+    target = catalog_path(landing_dir)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():
+        keep = superseded_dir(landing_dir).parent / "catalog"
+        keep.mkdir(parents=True, exist_ok=True)
+        os.replace(target, keep / f"items.{datetime.now(UTC):%Y%m%dT%H%M%S%f}.parquet")
+    tmp = target.with_suffix(".parquet.tmp")
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp)
+    os.replace(tmp, target)
+    return target

@@ -98,7 +98,10 @@ def generate_day(world: World, day_index: int) -> pd.DataFrame:
     position_bias = np.exp(-config.position_bias_decay * (positions - 1))
     click_probability = position_bias / (1.0 + np.exp(-(shown_utility - config.click_offset)))
     clicked = rng.uniform(size=click_probability.shape) < click_probability
-    timespent = rng.exponential(scale=20.0 * (1.0 + 1.0 / (1.0 + np.exp(-shown_utility))))
+    # People consume a share of the item that grows with utility, never more than all of it.
+    duration = world.item_duration_s[slates]
+    share = rng.beta(2.0, 2.0, size=shown_utility.shape) * (0.5 + 0.5 / (1.0 + np.exp(-shown_utility)))
+    timespent = np.maximum(np.minimum(share * duration * 1.3, duration), 0.1)
 
     session_index = np.repeat(np.arange(n_sessions), k)
     impression_ts = np.repeat(start_s, k) + np.tile(positions - 1, n_sessions) * 1.0

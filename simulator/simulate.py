@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from relay.landing import write_partition
+from relay.landing import write_catalog, write_partition
 from simulator.generate import day_date, generate_day
 from simulator.world import World, WorldConfig, build_world
 
@@ -27,9 +27,11 @@ class SimulationSummary:
 
 
 def simulate(config: WorldConfig, landing_dir: Path, world_dir: Path, progress: bool = True) -> SimulationSummary:
-    """Build the world from its seed, save it, and land ``config.n_days`` daily partitions."""
+    """Build the world from its seed, save it, publish its catalogue, and land ``config.n_days``
+    daily partitions."""
     world = build_world(config)
     world.save(world_dir)
+    write_catalog(landing_dir, world.catalog())
     events = impressions = clicks = 0
     for day_index in tqdm(range(config.n_days), desc="simulate days", unit="day", disable=not progress):
         frame = generate_day(world, day_index)

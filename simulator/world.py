@@ -12,6 +12,7 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 WORLD_FILE = "world.npz"
 CONFIG_FILE = "world.json"
@@ -61,6 +62,7 @@ class World:
     item_category: np.ndarray  # (I,) int
     item_vectors: np.ndarray  # (I, d)
     item_quality: np.ndarray  # (I,)
+    item_duration_s: np.ndarray  # (I,) how long consuming the item takes
     user_base_taste: np.ndarray  # (U, d)
     user_drift: np.ndarray  # (U, d) taste moves by drift * progress over the horizon
     user_activity: np.ndarray  # (U,) relative session rate
@@ -86,6 +88,16 @@ class World:
         affinity = taste @ self.item_vectors.T / np.sqrt(self.config.dim)
         return affinity + self.config.quality_weight * self.item_quality[None, :]
 
+    def catalog(self) -> pd.DataFrame:
+        """The item catalogue a producer would publish: id, category, duration."""
+        return pd.DataFrame(
+            {
+                "item_id": self.item_ids,
+                "category": self.item_category.astype(np.int64),
+                "duration_s": self.item_duration_s.astype(np.float64),
+            }
+        )
+
     def save(self, directory: Path) -> Path:
         directory.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(
@@ -93,6 +105,7 @@ class World:
             item_category=self.item_category,
             item_vectors=self.item_vectors,
             item_quality=self.item_quality,
+            item_duration_s=self.item_duration_s,
             user_base_taste=self.user_base_taste,
             user_drift=self.user_drift,
             user_activity=self.user_activity,
@@ -123,6 +136,7 @@ def build_world(config: WorldConfig) -> World:
     item_category = rng.choice(config.n_categories, size=config.n_items, p=category_weights / category_weights.sum())
     item_vectors = centers[item_category] * 0.8 + rng.normal(scale=0.6, size=(config.n_items, config.dim))
     item_quality = rng.normal(size=config.n_items)
+    item_duration_s = np.round(rng.lognormal(mean=np.log(60.0), sigma=0.6, size=config.n_items), 1)
 
     # Each user likes one or two categories; their taste drifts towards another one over time.
     favourite = rng.choice(config.n_categories, size=config.n_users, p=category_weights / category_weights.sum())
@@ -139,6 +153,7 @@ def build_world(config: WorldConfig) -> World:
         item_category=item_category.astype(np.int64),
         item_vectors=item_vectors.astype(np.float32),
         item_quality=item_quality.astype(np.float32),
+        item_duration_s=item_duration_s.astype(np.float64),
         user_base_taste=base.astype(np.float32),
         user_drift=drift.astype(np.float32),
         user_activity=(activity / activity.mean()).astype(np.float32),

@@ -5,14 +5,19 @@ import math
 import pandas as pd
 
 from feature_repo.build import compute_feature_table, day_range, write_feature_partitions
-from orchestration.contracts import ItemFeatures, UserFeatures
+from orchestration.contracts import ItemFeatures, UserCategoryFeatures, UserFeatures
 from orchestration.validation import validate_partition
 from relay import lake
-from relay.ingest import store_verdict
+from relay.ingest import publish_catalog, store_verdict
+from relay.landing import write_catalog
 from tests.conftest import raw_rows, utc
+
+CATALOG = pd.DataFrame({"item_id": [10, 11, 12], "category": [0, 1, 1], "duration_s": [60.0, 40.0, 25.0]})
 
 
 def _land(settings, frames: dict[str, pd.DataFrame]) -> None:
+    write_catalog(settings.landing_dir, CATALOG)
+    publish_catalog(settings)
     for day, frame in frames.items():
         store_verdict(settings, validate_partition(frame, day))
 
@@ -22,53 +27,81 @@ def _two_days(settings, tiny_raw):
     _land(settings, {"2026-01-05": tiny_raw, "2026-01-13": later})
 
 
+def _table(settings, table: str, day: str) -> pd.DataFrame:
+    with lake.connect(settings) as con:
+        return compute_feature_table(con, table, day, day)
+
+
 def test_user_windows_as_of_end_of_day(settings, tiny_raw):
     _two_days(settings, tiny_raw)
-    with lake.connect(settings) as con:
-        first = compute_feature_table(con, "user_features", "2026-01-05", "2026-01-05").set_index("user_id")
-        later = compute_feature_table(con, "user_features", "2026-01-13", "2026-01-13").set_index("user_id")
+    first = _table(settings, "user_features", "2026-01-05").set_index("user_id")
+    later = _table(settings, "user_features", "2026-01-13").set_index("user_id")
 
     assert first.loc[1, "event_timestamp"] == utc("2026-01-06")  # known from the next midnight
-    assert first.loc[
-        1, ["user_impressions_7d", "user_clicks_7d", "user_clicks_30d", "user_active_days_30d"]
-    ].tolist() == [2, 1, 1, 1]
-    assert first.loc[1, "user_ctr_7d"] == 0.5
-    assert first.loc[1, "user_timespent_mean_7d"] == 30.0
-    assert first.loc[2, "user_timespent_mean_7d"] == 12.5
+    assert first.loc[1, "created_timestamp"] == utc("2026-01-06")  # knowledge time, even in a backfill
+    for w in (1, 7, 30):
+        assert first.loc[1, [f"user_impressions_{w}d", f"user_clicks_{w}d", f"user_categories_{w}d"]].tolist() == [
+            2,
+            1,
+            1,
+        ]
+        assert first.loc[1, f"user_ctr_{w}d"] == 0.5
+        assert first.loc[1, f"user_timespent_sum_{w}d"] == 30.0
+        assert first.loc[2, f"user_timespent_mean_{w}d"] == 12.5
+    assert first.loc[1, "user_last_event_ts"] == utc("2026-01-05 08:00:05").timestamp()
 
-    # Eight days later the 7-day window of user 1 holds one impression; the 30-day one both days.
-    assert later.loc[
-        1, ["user_impressions_7d", "user_clicks_7d", "user_clicks_30d", "user_active_days_30d"]
-    ].tolist() == [1, 0, 1, 2]
-    assert later.loc[1, "user_ctr_7d"] == 0.0
-    assert math.isnan(later.loc[1, "user_timespent_mean_7d"])
-    # User 2 was active only outside the 7-day window: zero counts, undefined ratio.
+    # Eight days later the 1- and 7-day windows of user 1 hold one impression; the 30-day one both days.
+    row = later.loc[1]
+    assert [row.user_impressions_1d, row.user_clicks_1d, row.user_categories_1d] == [1, 0, 0]
+    assert [row.user_impressions_7d, row.user_impressions_30d, row.user_clicks_30d, row.user_active_days_30d] == [
+        1,
+        3,
+        1,
+        2,
+    ]
+    assert row.user_ctr_1d == 0.0 and math.isnan(row.user_timespent_mean_1d)
+    assert row.user_ctr_30d == 1 / 3 and row.user_categories_30d == 1
+    assert row.user_last_event_ts == utc("2026-01-13 09:00:00").timestamp()
+    # User 2 was active only outside the 7-day window: zero counts, undefined ratios.
     assert later.loc[2, ["user_impressions_7d", "user_clicks_7d", "user_clicks_30d"]].tolist() == [0, 0, 1]
     assert math.isnan(later.loc[2, "user_ctr_7d"])
 
 
-def test_item_windows(settings, tiny_raw):
+def test_item_windows_popularity_ctr_completion(settings, tiny_raw):
     _two_days(settings, tiny_raw)
-    with lake.connect(settings) as con:
-        items = compute_feature_table(con, "item_features", "2026-01-05", "2026-01-05").set_index("item_id")
-    assert items["item_impressions_7d"].to_dict() == {10: 1, 11: 2, 12: 1}
+    items = _table(settings, "item_features", "2026-01-05").set_index("item_id")
+    assert items["item_impressions_1d"].to_dict() == {10: 1, 11: 2, 12: 1}
     assert items["item_clicks_7d"].to_dict() == {10: 1, 11: 0, 12: 1}
     assert items.loc[11, "item_ctr_7d"] == 0.0
-    assert items.loc[12, "item_timespent_mean_7d"] == 12.5
+    assert items.loc[10, "item_completion_mean_7d"] == 0.5  # 30 s of 60
+    assert items.loc[12, "item_completion_mean_30d"] == 0.5  # 12.5 s of 25
+    assert math.isnan(items.loc[11, "item_completion_mean_7d"])
+
+
+def test_user_category_affinity(settings, tiny_raw):
+    _two_days(settings, tiny_raw)
+    uc = _table(settings, "user_category_features", "2026-01-05").set_index(["user_id", "category"])
+    assert uc["uc_impressions_30d"].to_dict() == {(1, 0): 1, (1, 1): 1, (2, 1): 2}
+    assert uc["uc_clicks_30d"].to_dict() == {(1, 0): 1, (1, 1): 0, (2, 1): 1}
+    assert uc["uc_affinity_30d"].to_dict() == {(1, 0): 1.0, (1, 1): 0.0, (2, 1): 1.0}
+    assert uc.loc[(2, 1), "uc_ctr_30d"] == 0.5
 
 
 def test_feature_tables_satisfy_contracts_and_partitions_are_idempotent(settings, tiny_raw):
     _two_days(settings, tiny_raw)
     days = day_range("2026-01-05", "2026-01-13")
     with lake.connect(settings) as con:
-        users = compute_feature_table(con, "user_features", days[0], days[-1])
-        items = compute_feature_table(con, "item_features", days[0], days[-1])
-    UserFeatures.validate(users, lazy=True)
-    ItemFeatures.validate(items, lazy=True)
-    first = write_feature_partitions(settings.features_dir, "user_features", users, days)
-    second = write_feature_partitions(settings.features_dir, "user_features", users, days)
+        tables = {
+            t: compute_feature_table(con, t, days[0], days[-1])
+            for t in ("user_features", "item_features", "user_category_features")
+        }
+    UserFeatures.validate(tables["user_features"], lazy=True)
+    ItemFeatures.validate(tables["item_features"], lazy=True)
+    UserCategoryFeatures.validate(tables["user_category_features"], lazy=True)
+    first = write_feature_partitions(settings.features_dir, "user_features", tables["user_features"], days)
+    second = write_feature_partitions(settings.features_dir, "user_features", tables["user_features"], days)
     assert first == second
-    assert sum(first.values()) == len(users)
+    assert sum(first.values()) == len(tables["user_features"])
     assert len(list((settings.features_dir / "user_features").glob("date=*/part.parquet"))) == len(days)
 
 
@@ -82,3 +115,16 @@ def test_rejected_partition_is_invisible_downstream(settings, tiny_raw):
     assert days == ["2026-01-05"]
     assert accounting == [("2026-01-05", True, 6, 0), ("2026-01-06", False, 6, 6)]
     assert lake.accepted_days(settings) == ["2026-01-05"]
+
+
+def test_tombstone_row_the_day_activity_leaves_the_window(settings, tiny_raw):
+    _two_days(settings, tiny_raw)
+    # User 2's only events were on 2026-01-05: in the window through 02-03, a zero row on 02-04, then nothing.
+    last_in = _table(settings, "user_features", "2026-02-03").set_index("user_id")
+    tombstone = _table(settings, "user_features", "2026-02-04").set_index("user_id")
+    gone = _table(settings, "user_features", "2026-02-05")
+    assert last_in.loc[2, "user_clicks_30d"] == 1
+    assert tombstone.loc[2, ["user_clicks_30d", "user_impressions_30d", "user_active_days_30d"]].tolist() == [0, 0, 0]
+    assert math.isnan(tombstone.loc[2, "user_last_event_ts"]) and math.isnan(tombstone.loc[2, "user_ctr_30d"])
+    assert 2 not in set(gone["user_id"])
+    UserFeatures.validate(tombstone.reset_index(), lazy=True)

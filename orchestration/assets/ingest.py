@@ -5,7 +5,7 @@ import dagster as dg
 from orchestration.metadata import preview
 from orchestration.partitions import daily_partitions, partition_days
 from orchestration.resources import LakeResource
-from relay.ingest import ingest_day
+from relay.ingest import ingest_day, publish_catalog
 from relay.lake import refresh_catalog
 
 raw_logs = dg.AssetSpec(
@@ -29,7 +29,12 @@ def clean_events(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Ma
     check per statistical rule), which also keep a blocked partition blocked in later runs.
     """
     settings = lake.settings()
-    verdicts = [ingest_day(settings, day) for day in partition_days(context)]
+    days = partition_days(context)
+    verdicts = []
+    for day in days:
+        verdicts.append(ingest_day(settings, day))
+        if len(days) > 31 and (len(verdicts) % 30 == 0 or len(verdicts) == len(days)):
+            context.log.info(f"clean_events: {len(verdicts)}/{len(days)} partitions ingested")
     rejected = [v for v in verdicts if not v.accepted]
     for verdict in rejected:
         context.log.error(verdict.reason)
@@ -44,5 +49,20 @@ def clean_events(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Ma
             "rejected_partitions": ", ".join(v.date for v in rejected) or "none",
             "row_failures": dg.MetadataValue.json({v.date: v.row_failures for v in verdicts if v.row_failures}),
             "preview": preview(verdicts[-1].clean) if not verdicts[-1].clean.empty else dg.MetadataValue.md("(empty)"),
+        }
+    )
+
+
+@dg.asset(group_name="ingest")
+def item_catalog(lake: LakeResource) -> dg.MaterializeResult:
+    """The item catalogue (category, duration) from the landing area, validated by ItemCatalog."""
+    settings = lake.settings()
+    frame = publish_catalog(settings)
+    return dg.MaterializeResult(
+        metadata={
+            "items": len(frame),
+            "categories": int(frame["category"].nunique()),
+            "median_duration_s": float(frame["duration_s"].median()),
+            "preview": preview(frame),
         }
     )
