@@ -6,6 +6,7 @@ import warnings
 
 import dagster as dg
 
+from feature_repo.tables import FEATURE_TABLES
 from orchestration.partitions import daily_partitions, partition_days
 from orchestration.resources import LakeResource
 from relay.quality.contract_checks import check_accounting, check_feature_partitions
@@ -95,5 +96,5 @@ def _feature_check(table: str) -> dg.AssetChecksDefinition:
     return _check
 
 
-feature_checks = [_feature_check(table) for table in ("user_features", "item_features")]
+feature_checks = [_feature_check(table) for table in FEATURE_TABLES]
 all_checks = [check_contract, *rule_checks, *feature_checks]

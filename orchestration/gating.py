@@ -2,10 +2,11 @@
 
 import dagster as dg
 
+from feature_repo.tables import FEATURE_TABLES
 from relay.config import RelaySettings
 from relay.quality.gate import INGEST_ASSET, PartitionBlocked, ensure_usable
 
-FEATURE_ASSETS = ("user_features", "item_features")
+FEATURE_ASSETS = FEATURE_TABLES
 # Downstream assets wait for upstream blocking checks under declarative automation too.
 GATED_AUTOMATION = dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
 

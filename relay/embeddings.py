@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -56,11 +57,30 @@ def write_embedding_tables(
 
 def serve_embeddings(
     store: FeatureStore, settings: RelaySettings, version: int, start: pd.Timestamp, end: pd.Timestamp
-) -> None:
-    """Register the version's views and load its rows stamped in [start, end] online."""
+) -> dict[str, dict[str, object]]:
+    """Register the version's views and load online only the rows new since the last load.
+
+    A view never loaded starts at ``start``; afterwards each call continues from the view's
+    last materialized end (Feast keeps it in the registry). Returns rows and seconds per view.
+    """
     apply_repo(store, settings)
-    store.materialize(
-        start_date=start.to_pydatetime(),
-        end_date=(end + timedelta(days=2)).to_pydatetime(),
-        feature_views=[user_embedding_view_name(version), item_embedding_view_name(version)],
+    report = {}
+    stop = (end + timedelta(days=2)).to_pydatetime()
+    directory = embedding_dir(settings.embeddings_dir, version)
+    views = (
+        (user_embedding_view_name(version), "user_embeddings.parquet"),
+        (item_embedding_view_name(version), "item_embeddings.parquet"),
     )
+    for view_name, file in views:
+        previous = store.get_feature_view(view_name).most_recent_end_time
+        begin = previous if previous is not None else start.to_pydatetime()
+        began = time.perf_counter()
+        store.materialize(start_date=begin, end_date=stop, feature_views=[view_name])
+        stamps = pd.read_parquet(directory / file, columns=["event_timestamp"])["event_timestamp"]
+        rows = int(((stamps >= pd.Timestamp(begin)) & (stamps < pd.Timestamp(stop))).sum())
+        report[view_name] = {
+            "from": pd.Timestamp(begin).isoformat(),
+            "rows": rows,
+            "seconds": round(time.perf_counter() - began, 3),
+        }
+    return report

@@ -19,6 +19,7 @@ def evaluate_bundle(
     truth: HoldoutTruth,
     as_of: pd.Timestamp,
     popular: np.ndarray,
+    catalog: pd.DataFrame,
     k: int = 10,
     n_candidates: int = 100,
 ) -> tuple[dict[str, RankingMetrics], dict[str, float]]:
@@ -28,7 +29,7 @@ def evaluate_bundle(
     guard_reports: list = []
 
     def features_for(pairs: pd.DataFrame) -> pd.DataFrame:
-        frame = historical_features(store, pairs.assign(event_timestamp=as_of), bundle.embedding_version)
+        frame = historical_features(store, pairs.assign(event_timestamp=as_of), bundle.embedding_version, catalog)
         scores = bundle.score(frame)
         scored = pairs[["user_id", "item_id"]].assign(score=scores)
         scored["rank"] = scored.groupby("user_id")["score"].rank(ascending=False, method="first").astype("int64")

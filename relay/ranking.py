@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from feast import FeatureStore
 
-from feature_repo.retrieval import historical_features
+from feature_repo.retrieval import historical_features, with_categories
 from feature_repo.tables import RANKER_FEATURES, embedding_dir
 from orchestration.contracts import RankerTrainingSet, feature_bounds, for_window
 from training.evaluation import popular_items
@@ -28,7 +28,12 @@ def ranker_bounds() -> Bounds:
 
 
 def build_training_set(
-    store: FeatureStore, events: pd.DataFrame, embedding_version: int, window: tuple[pd.Timestamp, pd.Timestamp]
+    store: FeatureStore,
+    events: pd.DataFrame,
+    embedding_version: int,
+    window: tuple[pd.Timestamp, pd.Timestamp],
+    catalog: pd.DataFrame,
+    method: str = "auto",
 ) -> tuple[pd.DataFrame, GuardReport]:
     """Labelled impressions with point-in-time features as of each impression, guarded and
     validated against the ``RankerTrainingSet`` contract for the window."""
@@ -36,7 +41,8 @@ def build_training_set(
     if labelled.empty:
         raise ValueError("no session in the ranker window has both a click and a non-click")
     entity_df = labelled.rename(columns={"ts": "event_timestamp"})
-    frame = historical_features(store, entity_df, embedding_version).rename(columns={"event_timestamp": "ts"})
+    frame = historical_features(store, entity_df, embedding_version, catalog, method)
+    frame = frame.rename(columns={"event_timestamp": "ts"})
     frame = frame[["session_id", "user_id", "item_id", "ts", "position", "label", *RANKER_FEATURES]]
     guarded, report = FeatureGuard(ranker_bounds()).apply(frame, list(RANKER_FEATURES))
     frame = frame.assign(**{name: guarded[name] for name in RANKER_FEATURES})
@@ -57,14 +63,17 @@ def make_bundle(
     recent_clicks: pd.DataFrame,
     split: TemporalSplit,
     service_name: str,
+    catalog: pd.DataFrame,
 ) -> RankerBundle:
     ids, vectors = item_vectors(embeddings_dir, embedding_version)
+    categories = with_categories(pd.DataFrame({"item_id": ids}), catalog)["category"].to_numpy(np.int64)
     return RankerBundle(
         booster=result.model.booster_,
         features=result.features,
         embedding_version=embedding_version,
         item_ids=ids,
         item_vectors=vectors,
+        item_categories=categories,
         popular_items=popular_items(recent_clicks, POPULAR_FALLBACK_SIZE),
         bounds=ranker_bounds(),
         metadata={"feature_service": service_name, **{f"split_{k}": v for k, v in split.as_dict().items()}},

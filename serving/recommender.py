@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 from feast import FeatureStore
 
 from feature_repo.retrieval import online_features
@@ -56,9 +57,11 @@ class Recommender:
                 embedding_version=self.bundle.embedding_version,
                 fallback="popularity",
             )
-        candidates, _ = self.bundle.retrieve(vector[None, :], self.n_candidates)
-        candidates = candidates[0]
-        features = online_features(self.store, user_id, candidates, self.bundle.embedding_version)
+        positions, _ = self.bundle.retrieve_positions(vector[None, :], self.n_candidates)
+        candidates = self.bundle.item_ids[positions[0]]
+        categories = self.bundle.item_categories[positions[0]]
+        now = pd.Timestamp.now(tz="UTC")
+        features = online_features(self.store, user_id, candidates, categories, self.bundle.embedding_version, now)
         self.stats["guarded_values"] += self.bundle.guard(features)[1].changed
         scores = self.bundle.score(features)
         order = np.argsort(-scores, kind="stable")[:k]

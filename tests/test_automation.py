@@ -29,7 +29,7 @@ def test_eager_features_wait_for_passing_blocking_checks(settings, incident):
     defs = build_definitions(settings)
     selection = dg.AssetSelection.assets("user_features")
     first_tick = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=selection)
-    ingest = [a for a in all_assets if a.key.to_user_string() == "clean_events"]
+    ingest = [a for a in all_assets if a.key.to_user_string() in ("clean_events", "item_catalog")]
     checks = [c for c in all_checks if next(iter(c.check_keys)).asset_key.to_user_string() == "clean_events"]
     run = dg.materialize(
         [*ingest, *checks],

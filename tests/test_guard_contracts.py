@@ -16,7 +16,7 @@ def test_bounds_come_from_the_contract():
     bounds = ranker_bounds()
     assert bounds["user_ctr_7d"] == (0.0, 1.0)
     assert bounds["user_clicks_7d"] == (0.0, None)
-    assert bounds["user_active_days_30d"] == (0.0, 30.0)
+    assert bounds["user_active_days_30d"] == (0.0, 30.0)  # stored >= 1; absent users are filled with 0
     assert bounds["sasrec_score"] == (-1e4, 1e4)
     assert feature_bounds(ScoredCandidates)["rank"] == (1.0, None)
 
@@ -70,6 +70,7 @@ def test_ranker_trained_on_corrupted_features_never_emits_non_finite_scores():
         embedding_version=1,
         item_ids=np.array([1]),
         item_vectors=np.zeros((1, 2), np.float32),
+        item_categories=np.array([0]),
         popular_items=np.array([1]),
         bounds=guard.bounds,
     )

@@ -38,6 +38,8 @@ def test_every_asset_materialized_and_checks_passed(pipeline):
     }
     assert keys == {
         "clean_events",
+        "item_catalog",
+        "user_category_features",
         "user_features",
         "item_features",
         "feature_registry",
@@ -57,7 +59,7 @@ def test_every_asset_materialized_and_checks_passed(pipeline):
     assert checks == {check.name: True for spec_set in all_checks for check in spec_set.check_specs} | {
         "check_scores_finite": True
     }
-    assert len(checks) == 1 + 12 + 2 + 1  # contract, statistical rules, feature contracts, scores
+    assert len(checks) == 1 + 12 + 3 + 1  # contract, statistical rules, feature contracts, scores
 
 
 def test_first_candidate_becomes_champion_with_logged_metrics(pipeline):

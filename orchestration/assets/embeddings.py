@@ -115,14 +115,14 @@ def sasrec_embeddings(
     tables = write_embedding_tables(settings, model, vocabulary, clicks, version, training_window.ranker_start_ts)
     store = feast.store()
     first_day = clicks["ts"].min().floor("D")
-    serve_embeddings(store, settings, version, first_day, training_window.end_ts)
+    online = serve_embeddings(store, settings, version, first_day, training_window.end_ts)
 
     refreshed = None
     champion_embedding = registry.champion_embedding_version(settings.ranker_model_name)
     if champion_embedding is not None and champion_embedding != version:
         old_model, old_vocabulary = registry.load_sasrec(settings.sasrec_model_name, champion_embedding)
         write_embedding_tables(settings, old_model, old_vocabulary, clicks, champion_embedding, valid_from=None)
-        serve_embeddings(store, settings, champion_embedding, first_day, training_window.end_ts)
+        online |= serve_embeddings(store, settings, champion_embedding, first_day, training_window.end_ts)
         refreshed = champion_embedding
     return dg.Output(
         version,
@@ -132,6 +132,7 @@ def sasrec_embeddings(
             "users": tables.users,
             "items": tables.item_rows,
             "refreshed_champion_version": refreshed if refreshed is not None else "none",
+            "online_loads": dg.MetadataValue.json(online),
             "preview": preview(tables.user_preview),
         },
     )

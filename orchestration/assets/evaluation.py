@@ -9,6 +9,7 @@ from orchestration.resources import FeastResource, LakeResource, MLflowResource
 from relay import registry
 from relay.evaluate import evaluate_bundle
 from relay.events import read_events
+from relay.lake import read_catalog
 from training.evaluation import holdout_truth, metrics_table, popular_items
 from training.split import TemporalSplit
 
@@ -45,20 +46,21 @@ def holdout_evaluation(
             con, start=training_window.ranker_start_ts, end=training_window.holdout_start_ts, event_type="click"
         )
     truth = holdout_truth(holdout)
+    catalog = read_catalog(settings)
     popular = popular_items(before, K)
     store = feast.store()
     as_of = training_window.holdout_start_ts
 
     candidate_version = int(ranker_model["version"])
     candidate = registry.load_ranker(settings.ranker_model_name, candidate_version)
-    candidate_metrics, diagnostics = evaluate_bundle(store, candidate, truth, as_of, popular, k=K)
+    candidate_metrics, diagnostics = evaluate_bundle(store, candidate, truth, as_of, popular, catalog, k=K)
     results = {f"candidate v{candidate_version}": candidate_metrics}
 
     champion = registry.alias_version(settings.ranker_model_name, registry.CHAMPION)
     champion_summary = None
     if champion is not None and int(champion.version) != candidate_version:
         champion_bundle = registry.load_ranker(settings.ranker_model_name, int(champion.version))
-        champion_metrics, _ = evaluate_bundle(store, champion_bundle, truth, as_of, popular, k=K)
+        champion_metrics, _ = evaluate_bundle(store, champion_bundle, truth, as_of, popular, catalog, k=K)
         results[f"champion v{champion.version}"] = champion_metrics
         champion_summary = {"version": int(champion.version), "ndcg_at_10": champion_metrics["sasrec_ranker"].ndcg}
 

@@ -1,47 +1,62 @@
 """Feature stage: DuckDB SQL builds daily feature tables; Feast registers and serves them."""
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
+import pandas as pd
+from feast import FeatureStore
 
 from feature_repo.build import compute_feature_table, count_feature_rows, write_feature_partitions
 from feature_repo.store import apply_repo
-from feature_repo.tables import ITEM_FEATURES, USER_FEATURES
-from orchestration.contracts import ItemFeatures, UserFeatures
+from feature_repo.tables import FEATURE_TABLES, ITEM_FEATURES, USER_CATEGORY_FEATURES, USER_FEATURES
+from orchestration.contracts import ItemFeatures, UserCategoryFeatures, UserFeatures
 from orchestration.gating import FEATURE_ASSETS, GATED_AUTOMATION, require_usable
 from orchestration.metadata import preview
-from orchestration.partitions import daily_partitions, partition_days
+from orchestration.partitions import chunked, daily_partitions, partition_days
 from orchestration.resources import FeastResource, LakeResource
 from relay.quality.contract_checks import check_feature_partitions
 from relay.quality.gate import window_gaps
 
-CONTRACTS = {USER_FEATURES: UserFeatures, ITEM_FEATURES: ItemFeatures}
+ONLINE_DAYS = 32  # the 30-day windows, the tombstone day, and one day of slack
+CHUNK_DAYS = 31  # a month per query: bounded memory for multi-year backfills, progress per chunk
+CONTRACTS = {USER_FEATURES: UserFeatures, ITEM_FEATURES: ItemFeatures, USER_CATEGORY_FEATURES: UserCategoryFeatures}
 
 
 def _build(context: dg.AssetExecutionContext, lake: LakeResource, table: str) -> dg.MaterializeResult:
+    """Compute a table for the run's days in chunks (one code path for a day and for years),
+    validating each chunk and logging progress, so a long backfill shows how far it is."""
     settings = lake.settings()
     days = partition_days(context)
     require_usable(settings, days, f"{table} for {days[0]}..{days[-1]}")
+    rows: dict[str, int] = {}
+    frame = None
+    began = time.perf_counter()
     with lake.connect() as con:
-        frame = compute_feature_table(con, table, days[0], days[-1])
-    CONTRACTS[table].validate(frame, lazy=True)
-    rows = write_feature_partitions(settings.features_dir, table, frame, days)
+        for done, chunk in chunked(days, CHUNK_DAYS):
+            frame = compute_feature_table(con, table, chunk[0], chunk[-1])
+            CONTRACTS[table].validate(frame, lazy=True)
+            rows |= write_feature_partitions(settings.features_dir, table, frame, chunk)
+            if len(days) > CHUNK_DAYS:
+                rate = sum(rows.values()) / max(time.perf_counter() - began, 1e-9)
+                context.log.info(f"{table}: {done}/{len(days)} days, {sum(rows.values()):,} rows ({rate:,.0f} rows/s)")
     gaps = window_gaps(settings, days)
     if gaps:
         context.log.warning(f"{table}: windows read around blocked partitions {gaps}; their events are missing")
     return dg.MaterializeResult(
         metadata={
-            "rows": len(frame),
+            "rows": sum(rows.values()),
             "days": len(days),
+            "seconds": round(time.perf_counter() - began, 2),
             "entities_last_day": rows[days[-1]],
             "window_gaps": ", ".join(gaps) or "none",
-            "preview": preview(frame),
+            "preview": preview(frame if frame is not None else pd.DataFrame()),
         }
     )
 
 
 @dg.asset(
-    deps=["clean_events"],
+    deps=["clean_events", "item_catalog"],
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     automation_condition=GATED_AUTOMATION,
@@ -53,7 +68,7 @@ def user_features(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.M
 
 
 @dg.asset(
-    deps=["clean_events"],
+    deps=["clean_events", "item_catalog"],
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     automation_condition=GATED_AUTOMATION,
@@ -64,6 +79,18 @@ def item_features(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.M
     return _build(context, lake, ITEM_FEATURES)
 
 
+@dg.asset(
+    deps=["clean_events", "item_catalog"],
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    automation_condition=GATED_AUTOMATION,
+    group_name="features",
+)
+def user_category_features(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    """User x category affinity (30 days) as of each day's end, validated by UserCategoryFeatures."""
+    return _build(context, lake, USER_CATEGORY_FEATURES)
+
+
 @dg.asset(group_name="features")
 def feature_registry(feast: FeastResource) -> dg.MaterializeResult:
     """``feast apply`` through the Python API: entities, views and versioned services."""
@@ -71,8 +98,25 @@ def feature_registry(feast: FeastResource) -> dg.MaterializeResult:
     return dg.MaterializeResult(metadata={"objects": dg.MetadataValue.json(names)})
 
 
+def online_window(store: FeatureStore, start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    """The stamps to load for partitions [start, end).
+
+    The online store keeps each entity's latest row (Feast loads the latest per entity of a
+    window), so a long backfill only needs its last ONLINE_DAYS days: an entity idle for longer
+    already has its tombstone row there, which reads exactly like no row. That shortcut is
+    taken only when the store holds nothing older that such an entity could be stale from.
+    """
+    first, stop = start + timedelta(days=1), end + timedelta(days=1)
+    shortcut = stop - timedelta(days=ONLINE_DAYS)
+    loaded = [store.get_feature_view(t).most_recent_end_time for t in FEATURE_TABLES]
+    previous = None if any(v is None for v in loaded) else min(loaded)
+    if previous is not None and previous < shortcut:
+        shortcut = previous
+    return max(first, shortcut), stop
+
+
 @dg.asset(
-    deps=[user_features, item_features, feature_registry],
+    deps=[user_features, item_features, "user_category_features", feature_registry],
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     automation_condition=GATED_AUTOMATION,
@@ -92,16 +136,16 @@ def online_features(context: dg.AssetExecutionContext, feast: FeastResource) -> 
         check_feature_partitions(settings, table, days)
     require_usable(settings, days, what, FEATURE_ASSETS)
     start, end = context.partition_time_window
+    store = feast.store()
     # Rows of day D are stamped at D+1 00:00, so the window shifts by one day.
-    window_start = start.astimezone(UTC) + timedelta(days=1)
-    window_end = end.astimezone(UTC) + timedelta(days=1)
+    window_start, window_end = online_window(store, start.astimezone(UTC), end.astimezone(UTC))
+    loaded_days = [d for d in days if d >= (window_start - timedelta(days=1)).strftime("%Y-%m-%d")]
     began = datetime.now(UTC)
-    feast.store().materialize(
-        start_date=window_start, end_date=window_end, feature_views=[USER_FEATURES, ITEM_FEATURES]
-    )
-    rows = count_feature_rows(settings.features_dir, days)
+    store.materialize(start_date=window_start, end_date=window_end, feature_views=list(FEATURE_TABLES))
+    rows = count_feature_rows(settings.features_dir, loaded_days)
     return dg.MaterializeResult(
         metadata={
+            "days_loaded": len(loaded_days),
             "window_start": window_start.isoformat(),
             "window_end": window_end.isoformat(),
             **{f"{table}_rows": count for table, count in rows.items()},

@@ -13,6 +13,7 @@ from orchestration.metadata import floats, preview
 from orchestration.resources import FeastResource, LakeResource, MLflowResource
 from relay import registry
 from relay.events import read_events
+from relay.lake import read_catalog
 from relay.ranking import build_training_set, make_bundle, ranker_bounds
 from training.guard import FeatureGuard
 from training.ranker.lgbm import RankerConfig, train_lambdarank
@@ -39,7 +40,7 @@ def ranker_training_set(
     with lake.connect() as con:
         events = read_events(con, start=training_window.ranker_start_ts, end=training_window.holdout_start_ts)
     window = (training_window.ranker_start_ts, training_window.holdout_start_ts)
-    frame, guard = build_training_set(feast.store(), events, sasrec_embeddings, window)
+    frame, guard = build_training_set(feast.store(), events, sasrec_embeddings, window, read_catalog(lake.settings()))
     path = lake.settings().lake_dir / "ranker" / f"training_set_sasrec_v{sasrec_embeddings}.parquet"
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_parquet(path, index=False)
@@ -78,7 +79,15 @@ def ranker_model(
             con, start=training_window.ranker_start_ts, end=training_window.holdout_start_ts, event_type="click"
         )
     service = ranker_service_name(sasrec_embeddings)
-    bundle = make_bundle(result, settings.embeddings_dir, sasrec_embeddings, recent_clicks, training_window, service)
+    bundle = make_bundle(
+        result,
+        settings.embeddings_dir,
+        sasrec_embeddings,
+        recent_clicks,
+        training_window,
+        service,
+        read_catalog(settings),
+    )
     mlflow_tracking.configure()
     with mlflow.start_run(run_name="ranker"):
         mlflow.set_tags({"relay.stage": "ranker", "dagster.run_id": context.run.run_id})

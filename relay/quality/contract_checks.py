@@ -11,13 +11,17 @@ import pandas as pd
 import pandera.pandas as pa
 import pyarrow.parquet as pq
 
-from orchestration.contracts import ItemFeatures, UserFeatures, partition_window
+from orchestration.contracts import ItemFeatures, UserCategoryFeatures, UserFeatures, partition_window
 from relay import lake
 from relay.config import RelaySettings
 from relay.quality.rules import RuleResult
 from relay.quality.store import write_check_result
 
-FEATURE_CONTRACTS: dict[str, type[pa.DataFrameModel]] = {"user_features": UserFeatures, "item_features": ItemFeatures}
+FEATURE_CONTRACTS: dict[str, type[pa.DataFrameModel]] = {
+    "user_features": UserFeatures,
+    "item_features": ItemFeatures,
+    "user_category_features": UserCategoryFeatures,
+}
 
 
 def _stored_rows(table_dir, day: str) -> int:

@@ -29,6 +29,7 @@ class RankerBundle:
     embedding_version: int
     item_ids: np.ndarray  # (I,) int64, aligned with item_vectors
     item_vectors: np.ndarray  # (I, d) float32
+    item_categories: np.ndarray  # (I,) int64, the user x category features join on it
     popular_items: np.ndarray  # fallback list for users without history, most popular first
     bounds: Bounds = field(default_factory=dict)  # the guard's contract ranges per feature
     metadata: dict[str, str] = field(default_factory=dict)
@@ -61,9 +62,14 @@ class RankerBundle:
 
     def retrieve(self, user_vectors: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-n item ids and inner-product scores per user vector (exact search)."""
+        positions, scores = self.retrieve_positions(user_vectors, n)
+        return self.item_ids[positions], scores
+
+    def retrieve_positions(self, user_vectors: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Like ``retrieve`` but returns positions into ``item_ids`` (to look up categories too)."""
         n = min(n, len(self.item_ids))
         scores, positions = self.index.search(np.ascontiguousarray(user_vectors, dtype=np.float32), n)
-        return self.item_ids[positions], scores
+        return positions, scores
 
     # -- persistence -------------------------------------------------------------------
     def save(self, directory: Path) -> Path:
@@ -73,6 +79,7 @@ class RankerBundle:
             directory / ITEMS_FILE,
             item_ids=self.item_ids,
             item_vectors=self.item_vectors,
+            item_categories=self.item_categories,
             popular_items=self.popular_items,
         )
         meta = {
@@ -94,6 +101,7 @@ class RankerBundle:
             embedding_version=int(meta["embedding_version"]),
             item_ids=arrays["item_ids"],
             item_vectors=arrays["item_vectors"],
+            item_categories=arrays["item_categories"],
             popular_items=arrays["popular_items"],
             bounds={name: (low, high) for name, (low, high) in meta.get("bounds", {}).items()},
             metadata=dict(meta.get("metadata", {})),

@@ -7,8 +7,6 @@ after a user clicked (the embedding is unchanged otherwise; the join carries the
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import numpy as np
 import pandas as pd
 import torch
@@ -17,9 +15,10 @@ from training.sasrec.data import Vocabulary, left_pad, user_sequences
 from training.sasrec.model import SASRec
 
 
-def _stamp(frame: pd.DataFrame, created: pd.Timestamp, version: int) -> pd.DataFrame:
+def _stamp(frame: pd.DataFrame, version: int) -> pd.DataFrame:
+    """Stamp rows with their knowledge time: a row is known once its inputs are (its event time)."""
     frame["event_timestamp"] = frame["event_timestamp"].astype("datetime64[ns, UTC]")
-    frame["created_timestamp"] = pd.Series(created, index=frame.index).astype("datetime64[ns, UTC]")
+    frame["created_timestamp"] = frame["event_timestamp"]
     frame["embedding_version"] = np.int64(version)
     return frame
 
@@ -34,7 +33,7 @@ def item_embedding_table(model: SASRec, vocabulary: Vocabulary, valid_from: pd.T
             "item_embedding": list(vectors),
         }
     )
-    return _stamp(frame, pd.Timestamp(datetime.now(UTC)), version)
+    return _stamp(frame, version)
 
 
 @torch.no_grad()
@@ -73,4 +72,4 @@ def user_embedding_table(
             "user_embedding": list(vectors),
         }
     )
-    return _stamp(table, pd.Timestamp(datetime.now(UTC)), version)
+    return _stamp(table, version)
