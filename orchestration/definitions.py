@@ -4,7 +4,14 @@ import dagster as dg
 
 from orchestration.assets import embeddings, evaluation, features, ingest, ranker, registry
 from orchestration.checks import all_checks
-from orchestration.jobs import daily_data_job, daily_data_schedule, training_cycle_job, training_cycle_schedule
+from orchestration.jobs import (
+    continuous_training_job,
+    continuous_training_schedule,
+    daily_data_job,
+    daily_data_schedule,
+    training_cycle_job,
+    training_cycle_schedule,
+)
 from orchestration.resources import build_resources
 from orchestration.sensors import landing_sensor
 from relay.config import RelaySettings, get_settings
@@ -17,8 +24,8 @@ def build_definitions(settings: RelaySettings) -> dg.Definitions:
     return dg.Definitions(
         assets=[ingest.raw_logs, *all_assets],
         asset_checks=all_checks,
-        jobs=[daily_data_job, training_cycle_job],
-        schedules=[daily_data_schedule, training_cycle_schedule],
+        jobs=[daily_data_job, training_cycle_job, continuous_training_job],
+        schedules=[daily_data_schedule, training_cycle_schedule, continuous_training_schedule],
         sensors=[landing_sensor],
         resources=build_resources(settings),
     )

@@ -10,8 +10,19 @@ daily_data_job = dg.define_asset_job(
 
 training_cycle_job = dg.define_asset_job(
     "training_cycle",
-    selection=dg.AssetSelection.groups("embeddings", "ranker", "evaluation", "registry"),
+    selection=dg.AssetSelection.groups("embeddings", "ranker", "evaluation", "registry")
+    - dg.AssetSelection.assets("sasrec_daily"),
     description="Train SASRec and the ranker on the accepted history, evaluate, and gate promotion.",
+)
+
+continuous_training_job = dg.define_asset_job(
+    "continuous_training",
+    selection=dg.AssetSelection.assets("sasrec_daily"),
+    description="Fine-tune the newest SASRec on a day's events (warm start) and register it.",
+)
+
+continuous_training_schedule = dg.build_schedule_from_partitioned_job(
+    continuous_training_job, hour_of_day=2, minute_of_hour=0
 )
 
 daily_data_schedule = dg.build_schedule_from_partitioned_job(daily_data_job, hour_of_day=1, minute_of_hour=0)

@@ -134,7 +134,7 @@ def validate_partition(raw: pd.DataFrame, day: str, policy: IngestPolicy | None 
         reason = f"partition {day} rejected: " + "; ".join(structural)
         return PartitionVerdict(
             date=day,
-            clean=_empty_clean(),
+            clean=empty_clean(),
             quarantine=_quarantine_frame(day, deduped, reason),
             rows_landed=rows_landed,
             duplicates_dropped=int(duplicated.sum()),
@@ -184,6 +184,13 @@ def exact_duplicates(raw: pd.DataFrame) -> pd.Series:
         return pd.Series(False, index=raw.index)
 
 
-def _empty_clean() -> pd.DataFrame:
+def empty_clean() -> pd.DataFrame:
     """Zero clean rows with the clean-events dtypes, so an empty partition stays well typed."""
     return empty_raw_logs().assign(ts=lambda f: f["ts"].astype("datetime64[ns, UTC]"), date=pd.Series(dtype=str))
+
+
+def empty_quarantine() -> pd.DataFrame:
+    """Zero quarantined rows with the quarantine table's columns."""
+    return pd.DataFrame(
+        {name: pd.Series(dtype="int64" if name == "row_number" else str) for name in QUARANTINE_COLUMNS}
+    )

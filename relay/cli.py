@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from relay.config import RelaySettings, get_settings
+from relay.config import RelaySettings, get_settings, record_dataset
 
 app = typer.Typer(help="Relay: orchestrated end-to-end MLOps for recommender systems.", no_args_is_help=True)
 console = Console()
@@ -50,6 +50,7 @@ def simulate(
         sessions_per_user_day=sessions_per_user_day,
     )
     summary = run_simulation(config, settings.landing_dir, settings.world_dir)
+    record_dataset(settings, summary.first_day, f"simulator:seed={seed}")
     console.print(
         f"[green]landed[/green] {summary.days} days {summary.first_day}..{summary.last_day}: "
         f"{summary.events:,} events ({summary.impressions:,} impressions, {summary.clicks:,} clicks, "
@@ -149,6 +150,7 @@ def demo(
 def run_pipeline(
     first_day: str = typer.Option(None, help="First partition (default: first landed day)."),
     last_day: str = typer.Option(None, help="Last partition (default: last landed day)."),
+    epochs: int = typer.Option(30, min=1, help="SASRec epochs (early stopping usually ends sooner)."),
 ) -> None:
     """Run the data job over a day range and then the training cycle, through Dagster."""
     from relay.landing import landed_days
@@ -158,7 +160,8 @@ def run_pipeline(
     days = landed_days(settings.landing_dir)
     if not days:
         raise typer.BadParameter(f"no landing partitions in {settings.landing_dir}; run `relay simulate` first")
-    cycle = run_cycle(settings, first_day or days[0], last_day or days[-1])
+    training = {"ops": {"sasrec_model": {"config": {"epochs": epochs}}}}
+    cycle = run_cycle(settings, first_day or days[0], last_day or days[-1], training_config=training)
     console.print(_metrics_table(cycle.metrics))
     console.print(cycle.decision["reason"])
 
@@ -263,6 +266,55 @@ def repair(
     console.print(f"[green]{day} repaired[/green] in runs {', '.join(result.runs)}")
     if result.decision:
         console.print(result.decision["reason"])
+
+
+import_app = typer.Typer(help="Import a real interaction log as daily raw-log partitions.", no_args_is_help=True)
+app.add_typer(import_app, name="import")
+
+
+def _report_import(converted, settings: RelaySettings) -> None:
+    console.print(
+        f"[green]imported[/green] {converted.interactions:,} interactions as {len(converted.days)} daily partitions "
+        f"{converted.first_day}..{converted.last_day} into {settings.landing_dir} "
+        f"(partitions now start {converted.first_day}); next: [bold]relay run[/bold]"
+    )
+
+
+@import_app.command("movielens-100k")
+def import_movielens_100k(
+    negatives: int = typer.Option(4, min=0, help="Unclicked impressions sampled per interaction (0: clicks only)."),
+    seed: int = typer.Option(0),
+) -> None:
+    """MovieLens-100K, carried by the RecBole 1.2.1 wheel (pip download --no-deps; never installed)."""
+    from relay.importers.run import import_movielens
+
+    settings = _settings()
+    _report_import(import_movielens(settings, negatives=negatives, seed=seed), settings)
+
+
+@import_app.command("csv")
+def import_csv_file(
+    path: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV with one interaction per row."),
+    user_col: str = typer.Option(..., help="Column with user ids (any type)."),
+    item_col: str = typer.Option(..., help="Column with item ids (any type)."),
+    ts_col: str = typer.Option(..., help="Column with timestamps (ISO text, or epoch numbers with --ts-unit)."),
+    rating_col: str = typer.Option(None, help="Optional rating column (kept as engagement)."),
+    category_col: str = typer.Option(None, help="Optional item category column."),
+    ts_unit: str = typer.Option(None, help="Epoch unit of --ts-col: s, ms, us or ns."),
+    negatives: int = typer.Option(4, min=0, help="Unclicked impressions sampled per interaction (0: clicks only)."),
+    seed: int = typer.Option(0),
+) -> None:
+    """Any interaction log you bring."""
+    from relay.importers.run import import_csv
+
+    settings = _settings()
+    try:
+        converted = import_csv(
+            settings, path, user_col, item_col, ts_col, rating_col, category_col, ts_unit, negatives, seed
+        )
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from error
+    _report_import(converted, settings)
 
 
 def _restore_default_signals() -> None:

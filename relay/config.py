@@ -7,6 +7,8 @@ directory holds all state, is git-ignored, and a test can isolate itself by poin
 
 from __future__ import annotations
 
+import json
+import os
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -122,5 +124,23 @@ class RelaySettings(BaseSettings):
 
 
 def get_settings() -> RelaySettings:
-    """Read settings from the environment now (not cached, so tests can switch RELAY_HOME)."""
-    return RelaySettings()
+    """Read settings from the environment now (not cached, so tests can switch RELAY_HOME).
+
+    An imported dataset records its first day in ``<home>/relay.json``; it is the partition
+    start unless ``RELAY_PARTITIONS_START`` says otherwise.
+    """
+    settings = RelaySettings()
+    marker = settings.root / "relay.json"
+    if "RELAY_PARTITIONS_START" not in os.environ and marker.exists():
+        recorded = json.loads(marker.read_text()).get("partitions_start")
+        if recorded:
+            return settings.model_copy(update={"partitions_start": recorded})
+    return settings
+
+
+def record_dataset(settings: RelaySettings, first_day: str, source: str) -> Path:
+    """Remember the landed dataset's first day (the partition start) and where it came from."""
+    settings.root.mkdir(parents=True, exist_ok=True)
+    marker = settings.root / "relay.json"
+    marker.write_text(json.dumps({"partitions_start": first_day, "source": source}, indent=2))
+    return marker

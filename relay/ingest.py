@@ -13,7 +13,14 @@ from dataclasses import replace
 import pandas as pd
 
 from orchestration.contracts import ItemCatalog
-from orchestration.validation import IngestPolicy, PartitionVerdict, exact_duplicates, validate_partition
+from orchestration.validation import (
+    IngestPolicy,
+    PartitionVerdict,
+    empty_clean,
+    empty_quarantine,
+    exact_duplicates,
+    validate_partition,
+)
 from relay import lake
 from relay.config import RelaySettings
 from relay.landing import catalog_path, partition_path, read_partition
@@ -27,8 +34,8 @@ def ingest_day(settings: RelaySettings, day: str, policy: IngestPolicy | None = 
         raw = pd.DataFrame()
         verdict = PartitionVerdict(
             date=day,
-            clean=pd.DataFrame(),
-            quarantine=pd.DataFrame(),
+            clean=empty_clean(),
+            quarantine=empty_quarantine(),
             rows_landed=0,
             duplicates_dropped=0,
             structural_failures=["landing file missing"],

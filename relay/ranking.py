@@ -78,3 +78,13 @@ def make_bundle(
         bounds=ranker_bounds(),
         metadata={"feature_service": service_name, **{f"split_{k}": v for k, v in split.as_dict().items()}},
     )
+
+
+RETRIEVAL_K = 200  # candidates serving retrieves per request
+
+
+def retrieval_recall(bundle: RankerBundle, embeddings_dir: Path, embedding_version: int, sample: int = 500) -> float:
+    """Recall@RETRIEVAL_K of the bundle's HNSW index against exact search, on recent user vectors."""
+    users = pd.read_parquet(embedding_dir(embeddings_dir, embedding_version) / "user_embeddings.parquet")
+    latest = users.sort_values("event_timestamp").drop_duplicates("user_id", keep="last").head(sample)
+    return bundle.retrieval_recall(np.stack(latest["user_embedding"].to_numpy()), RETRIEVAL_K)

@@ -157,3 +157,12 @@ def tag_version(name: str, version: int, tags: dict[str, object]) -> None:
     client = MlflowClient()
     for key, value in tags.items():
         client.set_model_version_tag(name, str(version), key, str(value))
+
+
+def latest_version(name: str) -> int | None:
+    """The highest registered version of ``name`` (None when there is none)."""
+    try:
+        versions = MlflowClient().search_model_versions(f"name = '{name}'")
+    except MlflowException:
+        return None
+    return max((int(v.version) for v in versions), default=None)

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from feature_repo.store import open_store
 from relay import registry
 from relay.config import RelaySettings, get_settings
+from serving.contract import verify_embeddings
 from serving.recommender import Recommender
 
 MAX_K = 100
@@ -28,7 +29,9 @@ def load_recommender(settings: RelaySettings) -> Recommender | None:
     if champion is None:
         return None
     bundle = registry.load_ranker(settings.ranker_model_name, int(champion.version))
-    return Recommender(store=open_store(settings), bundle=bundle, model_version=int(champion.version))
+    store = open_store(settings)
+    verify_embeddings(store, bundle)  # refuse to serve a ranker with another version's features
+    return Recommender(store=store, bundle=bundle, model_version=int(champion.version))
 
 
 def create_app(settings: RelaySettings | None = None) -> FastAPI:

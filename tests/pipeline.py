@@ -37,7 +37,8 @@ def data_assets() -> list[dg.AssetsDefinition]:
 
 
 def training_assets() -> list[dg.AssetsDefinition]:
-    return [a for a in all_assets if a.group_names_by_key[a.key] not in DATA_GROUPS]
+    """The training cycle: every unpartitioned asset outside ingest and features."""
+    return [a for a in all_assets if a.group_names_by_key[a.key] not in DATA_GROUPS and a.partitions_def is None]
 
 
 def materialize_days(

@@ -11,7 +11,7 @@ def test_jobs_and_schedules_resolve():
     for name in ("daily_data", "training_cycle"):
         assert defs.resolve_job_def(name) is not None
     schedules = {s.name: s for s in defs.schedules}
-    assert set(schedules) == {"daily_data_schedule", "training_cycle_schedule"}
+    assert set(schedules) == {"daily_data_schedule", "training_cycle_schedule", "continuous_training_schedule"}
     assert defs.resolve_schedule_def("daily_data_schedule").job_name == "daily_data"
     assert defs.resolve_sensor_def("landing_sensor").job_name == "daily_data"
 

@@ -1,5 +1,6 @@
 """The whole graph through Dagster on a tiny world, then a real recommendation over HTTP."""
 
+from dataclasses import replace
 from datetime import timedelta
 
 import dagster as dg
@@ -7,12 +8,16 @@ import mlflow
 import pytest
 from fastapi.testclient import TestClient
 
+from feature_repo.store import open_store
 from orchestration.checks import all_checks
+from orchestration.definitions import all_assets
+from orchestration.resources import build_resources
 from relay import lake, registry
 from relay.config import RelaySettings
 from relay.events import most_active_user
 from serving.app import create_app
-from tests.pipeline import materialize_days, materialize_training, tiny_world
+from serving.contract import EmbeddingVersionMismatch, verify_embeddings
+from tests.pipeline import QUIET, materialize_days, materialize_training, tiny_world
 
 pytestmark = pytest.mark.slow
 
@@ -121,3 +126,34 @@ def test_rerun_keeps_champion_when_candidate_does_not_win(pipeline):
         settings.ranker_model_name, str(decision["candidate_version"])
     )
     assert candidate.tags["promotion_reason"] == decision["reason"]
+
+
+def test_serving_refuses_a_ranker_whose_embedding_version_is_not_served(pipeline):
+    settings, *_ = pipeline
+    registry.configure(settings)
+    bundle = registry.load_ranker(settings.ranker_model_name, "@champion")
+    store = open_store(settings)
+    assert verify_embeddings(store, bundle) == len(bundle.item_ids)
+    with pytest.raises(EmbeddingVersionMismatch, match="trained on SASRec embeddings v9"):
+        verify_embeddings(store, replace(bundle, embedding_version=9))
+    with pytest.raises(EmbeddingVersionMismatch, match="differ from the ranker's own"):
+        verify_embeddings(store, replace(bundle, item_vectors=bundle.item_vectors + 0.1))
+
+
+def test_daily_fine_tune_warm_starts_and_registers_a_new_version(pipeline):
+    settings, instance, _, _ = pipeline
+    day = lake.accepted_days(settings)[-1]
+    daily = [a for a in all_assets if a.key.to_user_string() == "sasrec_daily"]
+    result = dg.materialize(
+        daily, resources=build_resources(settings), instance=instance, partition_key=day, run_config=QUIET
+    )
+    assert result.success
+    (event,) = result.get_asset_materialization_events()
+    metadata = event.materialization.metadata
+    registry.configure(settings)
+    version = registry.latest_version(settings.sasrec_model_name)
+    assert metadata["model_version"].value == version
+    parent = metadata["warm_started_from"].value
+    assert parent < version
+    tags = registry.MlflowClient().get_model_version(settings.sasrec_model_name, str(version)).tags
+    assert tags["mode"] == "warm" and tags["parent_version"] == str(parent) and tags["day"] == day

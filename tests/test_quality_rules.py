@@ -145,3 +145,19 @@ def test_profile_of_a_tiny_partition(tiny_raw):
     assert result["quantiles"]["timespent_s"]["p50"] == pytest.approx(21.25)  # clicks only: 30 and 12.5
     assert result["hours"][8] == 3 and result["hours"][20] == 3 and sum(result["hours"]) == 6
     assert result["item_ids"] == [10, 11, 12]
+
+
+def test_a_deployment_can_lay_its_thresholds_over_the_defaults(settings):
+    from relay.quality.thresholds import thresholds_for
+
+    (settings.root / "quality_thresholds.yaml").write_text(
+        "volume: {enabled: false}\nduplicate_rate: {max_rate: 0.5}\n"
+    )
+    merged = thresholds_for(settings)
+    assert merged["duplicate_rate"]["max_rate"] == 0.5
+    assert merged["volume"]["min_ratio"] == T["volume"]["min_ratio"]  # untouched keys keep their default
+    result = rules.evaluate("volume", profile("2026-01-19", rows_landed=1), REFERENCE, merged)
+    assert result.passed and "disabled" in result.description
+    (settings.root / "quality_thresholds.yaml").write_text("volumes: {}\n")
+    with pytest.raises(ValueError, match="unknown sections"):
+        thresholds_for(settings)

@@ -54,3 +54,23 @@ def test_lambdarank_learns_an_informative_feature():
     importance = dict(zip(result.features, result.model.booster_.feature_importance("gain"), strict=True))
     assert importance["signal"] > 5 * importance["noise"]
     assert result.metrics["ranker_valid_session_ndcg_at_10"] > 0.9
+
+
+def test_hnsw_retrieval_recall_against_exact_search():
+    from training.ranker.bundle import RankerBundle
+
+    rng = np.random.default_rng(0)
+    items = rng.normal(size=(2_000, 16)).astype(np.float32)
+    bundle = RankerBundle(
+        booster=None,
+        features=[],
+        embedding_version=1,
+        item_ids=np.arange(1, 2_001),
+        item_vectors=items,
+        item_categories=np.zeros(2_000, dtype=np.int64),
+        popular_items=np.array([1]),
+    )
+    recall = bundle.retrieval_recall(rng.normal(size=(200, 16)), k=200)
+    assert recall >= 0.95
+    ids, scores = bundle.retrieve(rng.normal(size=(3, 16)), 10)
+    assert ids.shape == (3, 10) and (np.diff(scores, axis=1) <= 1e-6).all()  # best first

@@ -10,6 +10,7 @@ from training.sasrec.data import Vocabulary, left_pad, training_windows, user_se
 from training.sasrec.embed import user_embedding_table
 from training.sasrec.model import SASRec, SASRecConfig
 from training.sasrec.train import SASRecTrainConfig, top_k_items, train_sasrec
+from training.sasrec.warm import grow_vocabulary
 
 
 def _model(seed: int = 0) -> SASRec:
@@ -117,3 +118,35 @@ def test_checkpoint_round_trip_and_tamper_detection(tmp_path):
     path.write_bytes(path.read_bytes() + b"tampered")
     with pytest.raises(ValueError, match="is corrupt"):
         load_checkpoint(path)
+
+
+def test_growing_the_vocabulary_keeps_every_learned_vector():
+    model, vocabulary = _model(), Vocabulary.from_items(np.arange(1, 21))
+    grown, bigger = grow_vocabulary(model, vocabulary, np.array([5, 25, 30]))
+    assert bigger.item_ids.tolist() == [*range(1, 21), 25, 30]
+    assert grown.config.n_items == 22
+    old = model.item_embedding.weight.detach()
+    new = grown.item_embedding.weight.detach()
+    assert torch.equal(new[bigger.encode(vocabulary.item_ids)], old[1:])  # same vector per known item
+    for name, tensor in model.state_dict().items():
+        if name != "item_embedding.weight":
+            assert torch.equal(grown.state_dict()[name], tensor), name
+    same, same_vocabulary = grow_vocabulary(model, vocabulary, np.array([3, 4]))
+    assert same_vocabulary is vocabulary and torch.equal(same.item_embedding.weight, model.item_embedding.weight)
+
+
+def test_warm_start_continues_from_the_given_model():
+    clicks = _cyclic_clicks()
+    config = SASRecTrainConfig(
+        max_len=8, dim=32, n_blocks=1, dropout=0.0, epochs=30, batch_size=32, lr=5e-3, warmup_steps=5, patience=30
+    )
+    first = train_sasrec(clicks, config, progress=False)
+    warm = train_sasrec(
+        clicks,
+        SASRecTrainConfig(**{**config.__dict__, "epochs": 1}),
+        vocabulary=first.vocabulary,
+        init=first.model,
+        progress=False,
+    )
+    cold = train_sasrec(clicks, SASRecTrainConfig(**{**config.__dict__, "epochs": 1}), progress=False)
+    assert warm.history[0]["train_loss"] < 0.6 * cold.history[0]["train_loss"]  # it starts from what was learned

@@ -1,20 +1,30 @@
 """Embedding stage: the shared temporal split, SASRec training, and versioned embedding features."""
 
+import json
+import sys
 from dataclasses import asdict
+from pathlib import Path
 
 import dagster as dg
 import mlflow
+import pandas as pd
 
+from orchestration.contracts import partition_window
 from orchestration.gating import FEATURE_ASSETS, require_usable
 from orchestration.metadata import floats, preview
+from orchestration.partitions import daily_partitions, partition_days
 from orchestration.resources import FeastResource, LakeResource, MLflowResource
 from relay import registry
 from relay.embeddings import serve_embeddings, write_embedding_tables
 from relay.events import read_events
 from relay.lake import accepted_days
 from relay.quality.gate import INGEST_ASSET, ingested_days
-from training.sasrec.checkpoint import save_checkpoint
-from training.sasrec.train import SASRecTrainConfig, train_sasrec
+from training.sasrec.checkpoint import load_checkpoint, save_checkpoint
+from training.sasrec.continuous import finetune_day
+from training.sasrec.data import Vocabulary
+from training.sasrec.model import SASRec
+from training.sasrec.train import SASRecTrainConfig, config_flags, train_sasrec
+from training.sasrec.warm import grow_vocabulary
 from training.split import SplitConfig, TemporalSplit, temporal_split
 
 
@@ -25,18 +35,25 @@ class SplitSettings(dg.Config):
 
 
 class SASRecSettings(dg.Config):
-    """Dagster mirror of ``SASRecTrainConfig`` (editable in the launchpad)."""
+    """Dagster mirror of ``SASRecTrainConfig`` (editable in the launchpad), plus how to launch."""
 
     max_len: int = 50
     dim: int = 64
     n_blocks: int = 2
     n_heads: int = 2
     dropout: float = 0.2
+    attn_dropout: float = 0.2
     epochs: int = 30
     batch_size: int = 128
     lr: float = 2e-3
     patience: int = 4
     seed: int = 0
+    launch: str = "in_process"  # or "subprocess": Dagster Pipes, under torchrun when nproc > 1
+    nproc: int = 1
+    init: str = "scratch"  # or "latest": warm-start from the newest registered SASRec (e.g. a daily fine-tune)
+
+    def train_config(self) -> SASRecTrainConfig:
+        return SASRecTrainConfig(**self.model_dump(exclude={"launch", "nproc", "init"}))
 
 
 @dg.asset(deps=["clean_events", "online_features"], group_name="embeddings")
@@ -52,6 +69,35 @@ def training_window(config: SplitSettings, lake: LakeResource) -> dg.Output[Temp
     return dg.Output(split, metadata=dict(split.as_dict()))
 
 
+def _train_in_subprocess(
+    context: dg.AssetExecutionContext, work: Path, clicks: pd.DataFrame, config: SASRecSettings, warm: bool
+) -> tuple[SASRec, Vocabulary, dict]:
+    """Train through Dagster Pipes in a child process (torchrun with ``nproc`` ranks when > 1)."""
+    clicks_path, out = work / "clicks.parquet", work / "sasrec.pt"
+    clicks.to_parquet(clicks_path, index=False)
+    module = [
+        "-m",
+        "orchestration.pipes_sasrec",
+        "--clicks",
+        str(clicks_path),
+        "--out",
+        str(out),
+        "--state",
+        str(work / "state.pt"),
+        "--resume",
+        *config_flags(config.train_config()),
+        *(["--init", str(work / "init.pt")] if warm else []),
+    ]
+    if config.nproc > 1:
+        torchrun = str(Path(sys.executable).with_name("torchrun"))
+        command = [torchrun, "--standalone", f"--nproc_per_node={config.nproc}", *module]
+    else:
+        command = [sys.executable, *module]
+    dg.PipesSubprocessClient().run(command=command, context=context)
+    model, vocabulary, _ = load_checkpoint(out)
+    return model, vocabulary, json.loads(out.with_suffix(".json").read_text())
+
+
 @dg.asset(group_name="embeddings")
 def sasrec_model(
     context: dg.AssetExecutionContext,
@@ -60,35 +106,84 @@ def sasrec_model(
     lake: LakeResource,
     mlflow_tracking: MLflowResource,
 ) -> dg.Output[dict]:
-    """Train SASRec on clicks before the ranker window; log the run and register the model."""
+    """Train SASRec on clicks before the ranker window; log the run and register the model.
+
+    In-process by default; ``launch: subprocess`` runs the same entrypoint through Dagster
+    Pipes (and torchrun when ``nproc`` > 1). Either way every epoch is checkpointed, so a retry
+    of the run resumes instead of starting over.
+    """
     settings = lake.settings()
-    train_config = SASRecTrainConfig(**config.model_dump())
+    train_config = config.train_config()
     with lake.connect() as con:
         clicks = read_events(con, end=training_window.ranker_start_ts, event_type="click")
+    work = settings.models_dir / f"run-{context.run.run_id}"
+    work.mkdir(parents=True, exist_ok=True)
     mlflow_tracking.configure()
-    with mlflow.start_run(run_name="sasrec") as run:
-        mlflow.set_tags({"relay.stage": "embeddings", "dagster.run_id": context.run.run_id})
-        mlflow.log_params({**asdict(train_config), **training_window.as_dict(), "train_clicks": len(clicks)})
+    init, vocabulary, parent = None, None, None
+    if config.init == "latest":
+        parent = registry.latest_version(settings.sasrec_model_name)
+        if parent is None:
+            raise dg.Failure("sasrec_model: init=latest, but no SASRec is registered yet")
+        previous, previous_vocabulary = registry.load_sasrec(settings.sasrec_model_name, parent)
+        init, vocabulary = grow_vocabulary(previous, previous_vocabulary, clicks["item_id"].unique())
+        save_checkpoint(work / "init.pt", init, vocabulary)
+    elif config.init != "scratch":
+        raise dg.Failure(f"sasrec_model: unknown init {config.init!r}; use scratch or latest")
+    if config.launch == "subprocess":
+        model, vocabulary, summary = _train_in_subprocess(context, work, clicks, config, parent is not None)
+    elif config.launch == "in_process":
         result = train_sasrec(
-            clicks,
-            train_config,
-            on_epoch=lambda r: mlflow.log_metrics({k: v for k, v in r.items() if k != "epoch"}, step=int(r["epoch"])),
+            clicks, train_config, vocabulary=vocabulary, init=init, state_path=work / "state.pt", resume=True
         )
-        checkpoint = settings.models_dir / f"sasrec-{run.info.run_id}.pt"
-        digest = save_checkpoint(checkpoint, result.model, result.vocabulary, {"train_config": asdict(train_config)})
-        best = {f"best_{k}": v for k, v in result.best_metrics.items() if k != "epoch"}
-        mlflow.log_metrics({**best, "fit_s": result.fit_s, "best_epoch": result.best_epoch})
+        model, vocabulary = result.model, result.vocabulary
+        summary = {
+            "best_epoch": result.best_epoch,
+            **result.best_metrics,
+            "fit_s": result.fit_s,
+            "history": result.history,
+            "n_sequences": result.n_sequences,
+            "sequences_per_s": result.sequences_per_s,
+        }
+    else:
+        raise dg.Failure(f"sasrec_model: unknown launch {config.launch!r}; use in_process or subprocess")
+
+    with mlflow.start_run(run_name="sasrec"):
+        mlflow.set_tags(
+            {
+                "relay.stage": "embeddings",
+                "dagster.run_id": context.run.run_id,
+                "launch": config.launch,
+                "warm_started_from": parent or "scratch",
+            }
+        )
+        mlflow.log_params(
+            {**asdict(train_config), **training_window.as_dict(), "train_clicks": len(clicks), "nproc": config.nproc}
+        )
+        for record in summary["history"]:
+            mlflow.log_metrics({k: v for k, v in record.items() if k != "epoch"}, step=int(record["epoch"]))
+        checkpoint = work / "sasrec-final.pt"
+        digest = save_checkpoint(checkpoint, model, vocabulary, {"train_config": asdict(train_config)})
+        best = {k: float(summary[k]) for k in ("val_ndcg_at_10", "val_hr_at_10") if k in summary}
+        mlflow.log_metrics(
+            {
+                **{f"best_{k}": v for k, v in best.items()},
+                "fit_s": summary["fit_s"],
+                "best_epoch": summary["best_epoch"],
+                "sequences_per_s": summary["sequences_per_s"],
+            }
+        )
         registered = registry.log_sasrec(checkpoint, settings.sasrec_model_name)
-    summary = {"version": registered.version, "run_id": registered.run_id, "sha256": digest}
     return dg.Output(
-        summary,
+        {"version": registered.version, "run_id": registered.run_id, "sha256": digest},
         metadata={
             "model_version": registered.version,
+            "launch": config.launch,
             "train_clicks": len(clicks),
-            "sequences": result.n_sequences,
-            "best_epoch": result.best_epoch,
-            **floats(best),
-            "fit_s": result.fit_s,
+            "sequences": summary["n_sequences"],
+            "best_epoch": summary["best_epoch"],
+            **floats({f"best_{k}": v for k, v in best.items()}),
+            "fit_s": summary["fit_s"],
+            "parameters": sum(p.numel() for p in model.parameters()),
         },
     )
 
@@ -135,4 +230,58 @@ def sasrec_embeddings(
             "online_loads": dg.MetadataValue.json(online),
             "preview": preview(tables.user_preview),
         },
+    )
+
+
+@dg.asset(
+    deps=["clean_events"],
+    partitions_def=daily_partitions,
+    group_name="embeddings",
+)
+def sasrec_daily(
+    context: dg.AssetExecutionContext, lake: LakeResource, mlflow_tracking: MLflowResource
+) -> dg.MaterializeResult:
+    """Fine-tune the newest SASRec on the partition's events, warm-started, and register it.
+
+    The next training cycle can start from it (``sasrec_model`` with ``init: latest``) instead of
+    from scratch. New items grow the vocabulary; known items keep their vectors.
+    """
+    settings = lake.settings()
+    (day,) = partition_days(context)
+    require_usable(settings, [day], f"sasrec_daily for {day}")
+    mlflow_tracking.configure()
+    base = registry.latest_version(settings.sasrec_model_name)
+    if base is None:
+        raise dg.Failure(f"sasrec_daily {day}: no SASRec is registered yet; run the training cycle first")
+    model, vocabulary = registry.load_sasrec(settings.sasrec_model_name, base)
+    end = partition_window(day)[1]
+    with lake.connect() as con:
+        clicks = read_events(con, end=end, event_type="click")
+    result = finetune_day(model, vocabulary, clicks, day, SASRecTrainConfig())
+    work = settings.models_dir / f"daily-{day}"
+    checkpoint = work / "sasrec.pt"
+    save_checkpoint(checkpoint, result.model, result.vocabulary, {"warm_started_from": base, "day": day})
+    with mlflow.start_run(run_name=f"sasrec-daily-{day}"):
+        mlflow.set_tags({"relay.stage": "embeddings", "mode": "warm", "parent_version": base, "partition": day})
+        mlflow.log_metrics(
+            {
+                **{f"best_{k}": v for k, v in result.best_metrics.items() if k != "epoch"},
+                "sequences_trained": result.sequences_seen,
+                "fit_s": result.fit_s,
+            }
+        )
+        registered = registry.log_sasrec(checkpoint, settings.sasrec_model_name)
+    registry.tag_version(
+        settings.sasrec_model_name, registered.version, {"mode": "warm", "parent_version": base, "day": day}
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "model_version": registered.version,
+            "warm_started_from": base,
+            "items": len(result.vocabulary),
+            "new_items": len(result.vocabulary) - len(vocabulary),
+            "sequences_trained": result.sequences_seen,
+            "fit_s": round(result.fit_s, 2),
+            **floats({k: v for k, v in result.best_metrics.items() if k != "epoch"}),
+        }
     )

@@ -14,7 +14,7 @@ from orchestration.resources import FeastResource, LakeResource, MLflowResource
 from relay import registry
 from relay.events import read_events
 from relay.lake import read_catalog
-from relay.ranking import build_training_set, make_bundle, ranker_bounds
+from relay.ranking import RETRIEVAL_K, build_training_set, make_bundle, ranker_bounds, retrieval_recall
 from training.guard import FeatureGuard
 from training.ranker.lgbm import RankerConfig, train_lambdarank
 from training.split import TemporalSplit
@@ -88,6 +88,7 @@ def ranker_model(
         service,
         read_catalog(settings),
     )
+    recall = retrieval_recall(bundle, settings.embeddings_dir, sasrec_embeddings)
     mlflow_tracking.configure()
     with mlflow.start_run(run_name="ranker"):
         mlflow.set_tags({"relay.stage": "ranker", "dagster.run_id": context.run.run_id})
@@ -100,7 +101,7 @@ def ranker_model(
                 "training_set": Path(ranker_training_set).name,
             }
         )
-        mlflow.log_metrics(result.metrics)
+        mlflow.log_metrics({**result.metrics, f"retrieval_recall_at_{RETRIEVAL_K}": recall})
         registered = registry.log_ranker(bundle, frame.head(50), settings.ranker_model_name)
     registry.tag_version(
         settings.ranker_model_name,
@@ -117,6 +118,7 @@ def ranker_model(
             "best_iteration": result.best_iteration,
             **floats(result.metrics),
             "feature_importance_gain": dg.MetadataValue.json(importance),
+            f"retrieval_recall_at_{RETRIEVAL_K}": recall,
             "guard": dg.MetadataValue.json(result.guard_report.as_dict() if result.guard_report else {}),
         },
     )

@@ -260,6 +260,8 @@ RULES: dict[str, tuple[Callable[[Profile, list[Profile], Thresholds], RuleResult
 
 def evaluate(name: str, profile: Profile, reference: list[Profile], thresholds: Thresholds) -> RuleResult:
     rule, needs_reference = RULES[name]
+    if not thresholds[name].get("enabled", True):
+        return _ok(profile["date"], f"{name} is disabled here (quality_thresholds.yaml)", {"disabled": 1})
     minimum = thresholds["reference"]["min_days"]
     if needs_reference and len(reference) < minimum:
         return _ok(

@@ -9,7 +9,7 @@ from relay.config import RelaySettings
 from relay.quality.gate import INGEST_ASSET
 from relay.quality.rules import RuleResult, evaluate
 from relay.quality.store import read_profiles, write_check_result
-from relay.quality.thresholds import load_thresholds
+from relay.quality.thresholds import thresholds_for
 
 
 def _usable_and_rejected(settings: RelaySettings) -> tuple[set[str], set[str]]:
@@ -22,7 +22,7 @@ def run_rule(
     settings: RelaySettings, rule: str, days: list[str], blocking: bool = True
 ) -> list[tuple[str, RuleResult]]:
     """Evaluate ``rule`` on each day against its trailing window of good days; persist each result."""
-    thresholds = load_thresholds()
+    thresholds = thresholds_for(settings)
     window = thresholds["reference"]["window_days"]
     profiles = read_profiles(settings)
     usable, rejected = _usable_and_rejected(settings)

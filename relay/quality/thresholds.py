@@ -35,3 +35,18 @@ def load_thresholds(path: Path = DEFAULT_PATH) -> dict[str, dict[str, Any]]:
     if missing:
         raise ValueError(f"quality thresholds file {path} lacks sections {missing}")
     return {name: dict(raw[name] or {}) for name in REQUIRED}
+
+
+def thresholds_for(settings) -> dict[str, dict[str, Any]]:
+    """The repository's thresholds, with ``<home>/quality_thresholds.yaml`` (if any) laid over them
+    section by section: one deployment's feed may be burstier than another's."""
+    merged = {name: dict(values) for name, values in load_thresholds().items()}
+    override = settings.root / "quality_thresholds.yaml"
+    if override.exists():
+        raw = yaml.safe_load(override.read_text()) or {}
+        unknown = set(raw) - set(REQUIRED)
+        if unknown:
+            raise ValueError(f"{override}: unknown sections {sorted(unknown)}")
+        for name, values in raw.items():
+            merged[name].update(values or {})
+    return merged

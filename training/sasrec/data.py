@@ -60,18 +60,20 @@ def left_pad(sequence: np.ndarray, length: int) -> np.ndarray:
     return out
 
 
-def training_windows(sequences: dict[int, np.ndarray], max_len: int) -> np.ndarray:
+def training_windows(sequences: dict[int, np.ndarray], max_len: int, per_user: int = 0) -> np.ndarray:
     """Cut every sequence into windows of ``max_len + 1`` items, newest first, stride ``max_len``.
 
     Each window gives inputs ``w[:-1]`` and next-item targets ``w[1:]``. Sequences shorter than
-    two items carry no next-item signal and are skipped.
+    two items carry no next-item signal and are skipped. ``per_user`` > 0 keeps only each user's
+    newest windows (a daily fine-tune learns from what is new, with its context).
     """
     windows = []
     for sequence in sequences.values():
-        end = len(sequence)
-        while end >= 2:
+        end, taken = len(sequence), 0
+        while end >= 2 and (per_user == 0 or taken < per_user):
             windows.append(left_pad(sequence[max(0, end - max_len - 1) : end], max_len + 1))
             end -= max_len
+            taken += 1
     if not windows:
         return np.zeros((0, max_len + 1), dtype=np.int64)
     return np.stack(windows)

@@ -22,6 +22,7 @@ class SASRecConfig:
     n_blocks: int = 2
     n_heads: int = 2
     dropout: float = 0.2
+    attn_dropout: float = 0.2  # on the attention weights; it matters on small data (ML-100K)
 
     def __post_init__(self) -> None:
         if self.dim % self.n_heads:
@@ -36,14 +37,14 @@ class SelfAttention(nn.Module):
         self.n_heads = config.n_heads
         self.qkv = nn.Linear(config.dim, 3 * config.dim)
         self.proj = nn.Linear(config.dim, config.dim)
-        self.dropout = config.dropout
+        self.attn_dropout = config.attn_dropout
 
     def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
         batch, length, dim = x.shape
         q, k, v = self.qkv(x).split(dim, dim=2)
         q, k, v = (t.view(batch, length, self.n_heads, dim // self.n_heads).transpose(1, 2) for t in (q, k, v))
         out = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=allowed, dropout_p=self.dropout if self.training else 0.0
+            q, k, v, attn_mask=allowed, dropout_p=self.attn_dropout if self.training else 0.0
         )
         return self.proj(out.transpose(1, 2).reshape(batch, length, dim))
 
@@ -117,14 +118,15 @@ class SASRec(nn.Module):
     def forward(
         self, sequences: torch.Tensor, targets: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Logits over all items at every position, and full-softmax cross-entropy if targets are given."""
+        """Logits over the real items (column j is item index j + 1) and, given next-item targets,
+        the full-softmax cross-entropy over the positions that have one (padding never counts)."""
         hidden = self.encode(sequences)
-        logits = hidden @ self.item_vectors().T
-        logits[..., 0] = float("-inf")  # never predict padding
+        items = self.item_vectors()[1:]
         if targets is None:
-            return logits, None
-        loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=0)
-        return logits, loss
+            return hidden @ items.T, None
+        real = targets > 0
+        logits = hidden[real] @ items.T
+        return logits, F.cross_entropy(logits, targets[real] - 1)
 
     @torch.no_grad()
     def user_vectors(self, sequences: torch.Tensor) -> torch.Tensor:

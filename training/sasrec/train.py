@@ -3,9 +3,11 @@
 Runs three ways with one code path:
     python -m training.sasrec.train --clicks clicks.parquet --out model.pt
     torchrun --standalone --nproc_per_node=2 -m training.sasrec.train --clicks ... --out ...
-    train_sasrec(...) in-process (the Dagster asset does this).
+    train_sasrec(...) in-process (the Dagster asset does this by default).
 Validation is leave-one-out on the *training* sequences (each user's last training click); the
-test window is never looked at here.
+test window is never looked at here. With ``--state`` every epoch is checkpointed atomically and
+``--resume`` continues from the last one with the same result as an uninterrupted run: each
+epoch reseeds every random stream from (seed, epoch), so no RNG state has to survive a crash.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from tqdm import tqdm
 
 from training.distributed import DistContext, init_distributed, shutdown_distributed
 from training.metrics import ranking_metrics
-from training.sasrec.checkpoint import save_checkpoint
+from training.sasrec.checkpoint import load_training_state, parameters_sha256, save_checkpoint, save_training_state
 from training.sasrec.data import (
     NextItemDataset,
     Vocabulary,
@@ -48,6 +50,7 @@ class SASRecTrainConfig:
     n_blocks: int = 2
     n_heads: int = 2
     dropout: float = 0.2
+    attn_dropout: float = 0.2
     epochs: int = 30
     batch_size: int = 128
     lr: float = 2e-3
@@ -55,6 +58,8 @@ class SASRecTrainConfig:
     warmup_steps: int = 50
     patience: int = 4
     seed: int = 0
+    exclude_seen: bool = False  # validate without already-seen items (catalogues without repeats)
+    windows_per_user: int = 0  # 0: every window of every sequence; n: each user's n newest
 
     def model_config(self, n_items: int) -> SASRecConfig:
         return SASRecConfig(
@@ -64,6 +69,7 @@ class SASRecTrainConfig:
             n_blocks=self.n_blocks,
             n_heads=self.n_heads,
             dropout=self.dropout,
+            attn_dropout=self.attn_dropout,
         )
 
 
@@ -75,10 +81,16 @@ class TrainResult:
     history: list[dict[str, float]] = field(default_factory=list)
     fit_s: float = 0.0
     n_sequences: int = 0
+    sequences_seen: int = 0  # training windows processed, summed over epochs (compute spent)
+    resumed_from_epoch: int = 0
 
     @property
     def best_metrics(self) -> dict[str, float]:
         return next((h for h in self.history if h["epoch"] == self.best_epoch), {})
+
+    @property
+    def sequences_per_s(self) -> float:
+        return self.sequences_seen / self.fit_s if self.fit_s else 0.0
 
 
 def lr_at(step: int, config: SASRecTrainConfig, total_steps: int) -> float:
@@ -90,31 +102,48 @@ def lr_at(step: int, config: SASRecTrainConfig, total_steps: int) -> float:
 
 
 @torch.no_grad()
-def top_k_items(model: SASRec, histories: list[np.ndarray], k: int, batch_size: int = 512) -> np.ndarray:
-    """Top-k model indices after each history, (len(histories), k)."""
+def top_k_items(
+    model: SASRec, histories: list[np.ndarray], k: int, batch_size: int = 512, exclude_seen: bool = False
+) -> np.ndarray:
+    """Top-k model indices after each history, (len(histories), k); optionally never an item
+    the history already holds (the usual protocol for catalogues without repeat consumption)."""
     model.eval()
     items = model.item_vectors()
     k = min(k, model.config.n_items)
     out = []
     for start in range(0, len(histories), batch_size):
-        batch = torch.as_tensor(
-            np.stack([left_pad(h, model.config.max_len) for h in histories[start : start + batch_size]])
-        )
+        chunk = histories[start : start + batch_size]
+        batch = torch.as_tensor(np.stack([left_pad(h, model.config.max_len) for h in chunk]))
         scores = model.user_vectors(batch) @ items.T
         scores[:, 0] = float("-inf")
+        if exclude_seen:
+            rows = np.concatenate([np.full(len(h), i) for i, h in enumerate(chunk)]).astype(np.int64)
+            cols = np.concatenate(chunk).astype(np.int64)
+            scores[torch.as_tensor(rows), torch.as_tensor(cols)] = float("-inf")
         out.append(torch.topk(scores, k, dim=1).indices.numpy())
     return np.concatenate(out) if out else np.zeros((0, k), dtype=np.int64)
 
 
 def validation_ndcg(
-    model: SASRec, histories: dict[int, np.ndarray], targets: dict[int, int], k: int = 10
+    model: SASRec,
+    histories: dict[int, np.ndarray],
+    targets: dict[int, int],
+    k: int = 10,
+    exclude_seen: bool = False,
 ) -> dict[str, float]:
     users = sorted(targets)
     if not users:
         return {"val_ndcg_at_10": 0.0, "val_hr_at_10": 0.0}
-    ranked = top_k_items(model, [histories[u] for u in users], k)
+    ranked = top_k_items(model, [histories[u] for u in users], k, exclude_seen=exclude_seen)
     metrics = ranking_metrics(ranked, np.arange(len(users)), np.array([targets[u] for u in users]))
     return {"val_ndcg_at_10": metrics.ndcg, "val_hr_at_10": metrics.hit_rate}
+
+
+def _seed_epoch(seed: int, epoch: int) -> torch.Generator:
+    """Every random stream of an epoch derives from (seed, epoch): resumable without RNG state."""
+    torch.manual_seed(seed * 100_003 + epoch)
+    np.random.seed((seed * 100_003 + epoch) % 2**32)
+    return torch.Generator().manual_seed(seed * 100_003 + epoch)
 
 
 def train_sasrec(
@@ -124,40 +153,68 @@ def train_sasrec(
     context: DistContext | None = None,
     progress: bool = True,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
+    state_path: Path | None = None,
+    resume: bool = False,
+    init: SASRec | None = None,
 ) -> TrainResult:
-    """Train on click events (``user_id``, ``item_id``, ``ts``); keeps the best validation epoch."""
+    """Train on click events (``user_id``, ``item_id``, ``ts``); keeps the best validation epoch.
+
+    ``init`` warm-starts from a model whose vocabulary is ``vocabulary`` (see
+    ``training.sasrec.warm``). ``state_path`` checkpoints every epoch; ``resume`` continues
+    from it.
+    """
     context = context or DistContext()
-    torch.manual_seed(config.seed)
-    np.random.seed(config.seed)
     vocabulary = vocabulary or Vocabulary.from_items(clicks["item_id"].to_numpy())
     if len(vocabulary) == 0:
         raise ValueError("SASRec training got no items: the click log is empty")
+    # A warm start keeps the given model's architecture; its vocabulary must be ``vocabulary``.
+    model_config = init.config if init is not None else config.model_config(len(vocabulary))
+    if model_config.n_items != len(vocabulary):
+        raise ValueError(f"init model knows {model_config.n_items} items, the vocabulary {len(vocabulary)}")
     sequences = user_sequences(clicks, vocabulary)
     histories, targets = split_last_item(sequences)
-    windows = training_windows(histories, config.max_len)
+    windows = training_windows(histories, model_config.max_len, config.windows_per_user)
     if len(windows) == 0:
         raise ValueError("SASRec training needs at least one user with two clicks")
 
-    model = SASRec(config.model_config(len(vocabulary))).to(context.device)
+    torch.manual_seed(config.seed)
+    model = SASRec(model_config).to(context.device)
+    if init is not None:
+        model.load_state_dict(init.state_dict())
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    result = TrainResult(model=model, vocabulary=vocabulary, best_epoch=0, n_sequences=len(windows))
+    best_score, best_state, stale, step, first_epoch = -1.0, None, 0, 0, 1
+    if resume and state_path is not None and state_path.exists():
+        state = load_training_state(state_path, model, optimizer)
+        best_score, best_state, stale, step = state["best_score"], state["best_state"], state["stale"], state["step"]
+        result.history, result.best_epoch = state["history"], state["best_epoch"]
+        result.sequences_seen = state["sequences_seen"]
+        first_epoch = result.resumed_from_epoch = state["epoch"] + 1
+        if state["stopped"]:
+            first_epoch = config.epochs + 1  # the run had already stopped early; nothing left to do
+
     wrapped: torch.nn.Module = DistributedDataParallel(model) if context.is_distributed else model
     dataset = NextItemDataset(windows)
     sampler = DistributedSampler(dataset, shuffle=True, seed=config.seed) if context.is_distributed else None
-    generator = torch.Generator().manual_seed(config.seed)
-    loader = DataLoader(
-        dataset, batch_size=config.batch_size, shuffle=sampler is None, sampler=sampler, generator=generator
-    )
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    total_steps = config.epochs * len(loader)
+    total_steps = config.epochs * math.ceil(len(dataset) / (config.batch_size * context.world_size))
 
-    result = TrainResult(model=model, vocabulary=vocabulary, best_epoch=0, n_sequences=len(windows))
-    best_score, best_state, stale, step = -1.0, None, 0, 0
     started = time.perf_counter()
     bar = tqdm(
-        range(1, config.epochs + 1), desc="sasrec epochs", unit="epoch", disable=not (progress and context.is_main)
+        range(first_epoch, config.epochs + 1),
+        desc="sasrec epochs",
+        unit="epoch",
+        disable=not (progress and context.is_main),
+        initial=first_epoch - 1,
+        total=config.epochs,
     )
+    stopped = False
     for epoch in bar:
+        generator = _seed_epoch(config.seed, epoch)
         if sampler is not None:
             sampler.set_epoch(epoch)
+        loader = DataLoader(
+            dataset, batch_size=config.batch_size, shuffle=sampler is None, sampler=sampler, generator=generator
+        )
         wrapped.train()
         losses = []
         for inputs, next_items in loader:
@@ -169,11 +226,12 @@ def train_sasrec(
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
             losses.append(loss.item())
+            result.sequences_seen += len(inputs) * context.world_size
             step += 1
         record = {
             "epoch": float(epoch),
             "train_loss": float(np.mean(losses)),
-            **validation_ndcg(model, histories, targets),
+            **validation_ndcg(model, histories, targets, exclude_seen=config.exclude_seen),
         }
         result.history.append(record)
         bar.set_postfix(loss=f"{record['train_loss']:.3f}", val_ndcg=f"{record['val_ndcg_at_10']:.4f}")
@@ -184,8 +242,28 @@ def train_sasrec(
             best_state = {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
         else:
             stale += 1
-            if stale >= config.patience:
-                break
+            stopped = stale >= config.patience
+        if state_path is not None and context.is_main:
+            save_training_state(
+                state_path,
+                model,
+                optimizer,
+                vocabulary,
+                {
+                    "epoch": epoch,
+                    "step": step,
+                    "best_score": best_score,
+                    "best_state": best_state,
+                    "stale": stale,
+                    "history": result.history,
+                    "best_epoch": result.best_epoch,
+                    "stopped": stopped,
+                    "sequences_seen": result.sequences_seen,
+                    "train_config": asdict(config),
+                },
+            )
+        if stopped:
+            break
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
@@ -197,33 +275,84 @@ def _parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, SASRecTrain
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clicks", type=Path, required=True, help="parquet with user_id, item_id, ts")
     parser.add_argument("--out", type=Path, required=True, help="checkpoint path (written by rank 0)")
+    parser.add_argument("--state", type=Path, default=None, help="per-epoch training state (for --resume)")
+    parser.add_argument("--resume", action="store_true", help="continue from --state if it exists")
+    parser.add_argument("--init", type=Path, default=None, help="warm-start from this checkpoint")
     for spec in fields(SASRecTrainConfig):
-        parser.add_argument(f"--{spec.name.replace('_', '-')}", type=type(spec.default), default=spec.default)
+        if spec.type == "bool" or isinstance(spec.default, bool):
+            parser.add_argument(
+                f"--{spec.name.replace('_', '-')}", action=argparse.BooleanOptionalAction, default=spec.default
+            )
+        else:
+            parser.add_argument(f"--{spec.name.replace('_', '-')}", type=type(spec.default), default=spec.default)
     args = parser.parse_args(argv)
     config = SASRecTrainConfig(**{spec.name: getattr(args, spec.name) for spec in fields(SASRecTrainConfig)})
     return args, config
 
 
-def main(argv: list[str] | None = None) -> None:
+def run(argv: list[str] | None = None, on_epoch: Callable[[dict[str, float]], None] | None = None) -> dict:
+    """The entrypoint's body; returns the summary it writes (rank 0) next to the checkpoint."""
     args, config = _parse_args(argv)
     context = init_distributed()
     try:
         clicks = pd.read_parquet(args.clicks)
-        result = train_sasrec(clicks, config, context=context)
+        vocabulary, init = None, None
+        if args.init is not None:
+            from training.sasrec.checkpoint import load_checkpoint
+            from training.sasrec.warm import grow_vocabulary
+
+            previous, previous_vocabulary, _ = load_checkpoint(args.init)
+            init, vocabulary = grow_vocabulary(previous, previous_vocabulary, clicks["item_id"].to_numpy())
+        result = train_sasrec(
+            clicks,
+            config,
+            vocabulary=vocabulary,
+            context=context,
+            state_path=args.state,
+            resume=args.resume,
+            init=init,
+            on_epoch=on_epoch,
+        )
+        summary = {
+            "best_epoch": result.best_epoch,
+            **result.best_metrics,
+            "fit_s": result.fit_s,
+            "world_size": context.world_size,
+            "rank": context.rank,
+            "resumed_from_epoch": result.resumed_from_epoch,
+            "sequences_per_s": result.sequences_per_s,
+            "parameters": sum(p.numel() for p in result.model.parameters()),
+            "parameters_sha256": parameters_sha256(result.model),
+            "n_sequences": result.n_sequences,
+            "history": result.history,
+        }
+        # Every rank records its parameters' digest, so a test can prove DDP kept them identical.
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.with_name(f"{args.out.stem}.rank{context.rank}.sha256").write_text(summary["parameters_sha256"] + "\n")
         if context.is_main:
-            digest = save_checkpoint(args.out, result.model, result.vocabulary, {"train_config": asdict(config)})
-            summary = {
-                "best_epoch": result.best_epoch,
-                **result.best_metrics,
-                "fit_s": result.fit_s,
-                "world_size": context.world_size,
-                "sha256": digest,
-            }
+            summary["sha256"] = save_checkpoint(
+                args.out, result.model, result.vocabulary, {"train_config": asdict(config)}
+            )
             args.out.with_suffix(".json").write_text(json.dumps(summary, indent=2))
             print(json.dumps(summary))
+        return summary
     finally:
         shutdown_distributed(context)
 
 
+def main(argv: list[str] | None = None) -> None:
+    run(argv)
+
+
 if __name__ == "__main__":
     main()
+
+
+def config_flags(config: SASRecTrainConfig) -> list[str]:
+    """Command-line flags that reproduce ``config`` (the inverse of the entrypoint's parser)."""
+    flags = []
+    for spec in fields(SASRecTrainConfig):
+        value = getattr(config, spec.name)
+        name = spec.name.replace("_", "-")
+        flags += [f"--{name}" if value else f"--no-{name}"] if isinstance(value, bool) else [f"--{name}", str(value)]
+    return flags
