@@ -69,11 +69,29 @@ def run_cycle(
         failures = [event.message for event in data.all_events if event.is_failure and event.message]
         raise RuntimeError(f"daily_data run {data.run_id} failed; nothing was trained.\n" + "\n".join(failures))
     training = defs.resolve_job_def("training_cycle").execute_in_process(
-        instance=instance, run_config={**CONSOLE_INFO, **(training_config or {})}, raise_on_error=True
+        instance=instance, run_config={**CONSOLE_INFO, **(training_config or {})}, raise_on_error=False
     )
+    evaluation, decision = cycle_decision(training)
     return CycleResult(
-        data_run_id=data.run_id,
-        training_run_id=training.run_id,
-        evaluation=training.output_for_node("holdout_evaluation"),
-        decision=training.output_for_node("champion"),
+        data_run_id=data.run_id, training_run_id=training.run_id, evaluation=evaluation, decision=decision
     )
+
+
+def cycle_decision(result: dg.ExecuteInProcessResult) -> tuple[dict, dict]:
+    """(evaluation summary, promotion decision) of a training-cycle run.
+
+    A challenger refused by the promotion gate is a normal outcome (the champion keeps serving)
+    and is reported as ``promote: False`` with the gate's reason; any other failure raises.
+    """
+    failed = {event.step_key for event in result.all_events if event.event_type_value == "STEP_FAILURE"}
+    if failed - {"holdout_evaluation"}:
+        raise RuntimeError(f"training cycle run {result.run_id} failed in {sorted(failed)}")
+    evaluation = result.output_for_node("holdout_evaluation")
+    if "holdout_evaluation" in failed:  # the blocking gate check failed: nothing was promoted
+        verdict = evaluation["verdict"]
+        return evaluation, {
+            "promote": False,
+            "reason": verdict["reason"],
+            "candidate_version": evaluation["candidate"]["version"],
+        }
+    return evaluation, result.output_for_node("champion")

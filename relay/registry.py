@@ -19,7 +19,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
 from relay.config import RelaySettings
-from training.ranker.bundle import RankerBundle
+from relay.lineage import artifact_digests, git_commit, verify_digests
+from training.ranker.bundle import META_FILE, RankerBundle
 from training.ranker.pyfunc import RankerPyfunc
 from training.sasrec.checkpoint import load_checkpoint
 from training.sasrec.data import Vocabulary
@@ -27,6 +28,7 @@ from training.sasrec.model import SASRec
 from training.sasrec.pyfunc import SASRecPyfunc
 
 CHAMPION = "champion"
+DIGEST_TAG = "artifact_sha256/"
 PREVIOUS = "previous"
 # Explicit requirements: MLflow's inference costs ~19 s per log_model and guesses wrong.
 PIP_REQUIREMENTS = ["torch==2.13.0", "lightgbm==4.7.0", "faiss-cpu==1.15.1", "pandas==2.3.3", "numpy==2.4.6"]
@@ -90,13 +92,17 @@ def log_sasrec(checkpoint: Path, registered_name: str) -> RegisteredModel:
     return RegisteredModel(registered_name, version, run.info.run_id)
 
 
-def log_ranker(bundle: RankerBundle, example: pd.DataFrame, registered_name: str) -> RegisteredModel:
-    """Log the bundle as a pyfunc with its feature signature in the active run and register it."""
+def log_ranker(
+    bundle: RankerBundle, example: pd.DataFrame, registered_name: str, lineage: dict[str, object] | None = None
+) -> RegisteredModel:
+    """Log the bundle as a pyfunc with its feature signature in the active run and register it,
+    tagging the version with its lineage and the sha256 of every artifact file."""
     run = mlflow.active_run()
     if run is None:
         raise RuntimeError("log_ranker needs an active MLflow run")
     with tempfile.TemporaryDirectory() as scratch:
         bundle_dir = bundle.save(Path(scratch) / "bundle")
+        digests = artifact_digests(bundle_dir)
         features = example[bundle.features].astype("float64")
         info = mlflow.pyfunc.log_model(
             name="ranker",
@@ -108,7 +114,36 @@ def log_ranker(bundle: RankerBundle, example: pd.DataFrame, registered_name: str
         )
     version = int(info.registered_model_version)
     wait_until_ready(registered_name, version)
+    tags = {**(lineage or {}), "git_commit": git_commit(), **{f"{DIGEST_TAG}{name}": d for name, d in digests.items()}}
+    tag_version(registered_name, version, tags)
     return RegisteredModel(registered_name, version, run.info.run_id)
+
+
+class ArtifactTampered(RuntimeError):
+    """A registered artifact's bytes differ from the sha256 recorded when it was registered."""
+
+
+def load_verified_ranker(name: str, version: int | str) -> tuple[RankerBundle, int]:
+    """Download a ranker version (a number or ``@alias``), verify every file's sha256 against the
+    version's lineage tags, then load it. Refuses tampered or unrecorded artifacts."""
+    client = MlflowClient()
+    if str(version).startswith("@"):
+        model_version = client.get_model_version_by_alias(name, str(version)[1:])
+    else:
+        model_version = client.get_model_version(name, str(version))
+    expected = {
+        key[len(DIGEST_TAG) :]: value for key, value in model_version.tags.items() if key.startswith(DIGEST_TAG)
+    }
+    if not expected:
+        raise ArtifactTampered(f"{name} v{model_version.version} has no recorded artifact digests; refusing to load it")
+    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{model_version.version}"))
+    bundle_dir = next(path.parent for path in local.rglob(META_FILE))
+    problems = verify_digests(bundle_dir, expected)
+    if problems:
+        raise ArtifactTampered(
+            f"{name} v{model_version.version} artifacts do not match their lineage: " + "; ".join(problems)
+        )
+    return RankerBundle.load(bundle_dir), int(model_version.version)
 
 
 def alias_version(name: str, alias: str) -> ModelVersion | None:

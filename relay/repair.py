@@ -10,7 +10,7 @@ import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from relay.config import RelaySettings
-from relay.pipeline import CONSOLE_INFO
+from relay.pipeline import CONSOLE_INFO, cycle_decision
 from relay.quality.gate import blocked_partitions, ingested_days
 from relay.quality.store import record_override
 
@@ -71,10 +71,10 @@ def repair_day(
             return result
     if retrain:
         training = defs.resolve_job_def("training_cycle").execute_in_process(
-            instance=instance, run_config={**CONSOLE_INFO, **(training_config or {})}, raise_on_error=True
+            instance=instance, run_config={**CONSOLE_INFO, **(training_config or {})}, raise_on_error=False
         )
         result.runs.append(training.run_id)
-        result.decision = training.output_for_node("champion")
+        result.decision = cycle_decision(training)[1]
     return result
 
 

@@ -28,7 +28,8 @@ def load_recommender(settings: RelaySettings) -> Recommender | None:
     champion = registry.alias_version(settings.ranker_model_name, registry.CHAMPION)
     if champion is None:
         return None
-    bundle = registry.load_ranker(settings.ranker_model_name, int(champion.version))
+    # The artifacts' sha256 must match the lineage recorded at registration: a tampered model never serves.
+    bundle, _ = registry.load_verified_ranker(settings.ranker_model_name, int(champion.version))
     store = open_store(settings)
     verify_embeddings(store, bundle)  # refuse to serve a ranker with another version's features
     return Recommender(store=store, bundle=bundle, model_version=int(champion.version))

@@ -65,7 +65,7 @@ def test_ranker_trained_on_corrupted_features_never_emits_non_finite_scores():
     assert result.guard_report.clipped_high == {"ctr": int((frame["ctr"] == 40.0).sum())}
     assert result.guard_report.clipped_low == {"clicks": len(frame.index[1::11])}
     bundle = RankerBundle(
-        booster=result.model.booster_,
+        ranker=result.ranker,
         features=["ctr", "clicks"],
         embedding_version=1,
         item_ids=np.array([1]),

@@ -2,6 +2,8 @@
 
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlparse
 
 import dagster as dg
 import mlflow
@@ -15,6 +17,7 @@ from orchestration.resources import build_resources
 from relay import lake, registry
 from relay.config import RelaySettings
 from relay.events import most_active_user
+from relay.pipeline import cycle_decision
 from serving.app import create_app
 from serving.contract import EmbeddingVersionMismatch, verify_embeddings
 from tests.pipeline import QUIET, materialize_days, materialize_training, tiny_world
@@ -62,7 +65,7 @@ def test_every_asset_materialized_and_checks_passed(pipeline):
         for e in data.get_asset_check_evaluations() + training.get_asset_check_evaluations()
     }
     assert checks == {check.name: True for spec_set in all_checks for check in spec_set.check_specs} | {
-        "check_scores_finite": True
+        "check_promotion_gate": True
     }
     assert len(checks) == 1 + 12 + 3 + 1  # contract, statistical rules, feature contracts, scores
 
@@ -74,7 +77,12 @@ def test_first_candidate_becomes_champion_with_logged_metrics(pipeline):
     registry.configure(settings)
     champion = registry.alias_version(settings.ranker_model_name, registry.CHAMPION)
     assert champion is not None and int(champion.version) == 1
-    assert champion.tags["promotion"] == "promoted"
+    assert champion.tags["promotion"] == "promoted" and champion.tags["gate"] == "passed"
+    # Lineage: what it was trained on, from which code, and the sha256 of every artifact file.
+    assert champion.tags["feature_service"] == "ranker_v2_sasrec_v1" and champion.tags["embedding_version"] == "1"
+    assert champion.tags["partitions_holdout_start"] == lake.accepted_days(settings)[-3]
+    assert champion.tags["git_commit"] != ""
+    assert any(key.startswith("artifact_sha256/ranker/") for key in champion.tags)
     run = mlflow.get_run(champion.run_id)
     for model in ("random", "popularity", "sasrec", "sasrec_ranker"):
         assert 0.0 <= run.data.metrics[f"holdout_{model}_ndcg_at_10"] <= 1.0
@@ -112,26 +120,27 @@ def test_serving_returns_a_real_recommendation_from_the_champion(pipeline):
         )
 
 
-def test_rerun_keeps_champion_when_candidate_does_not_win(pipeline):
+def test_rerun_is_gated_against_the_champion_on_the_same_holdout(pipeline):
     settings, instance, _, _ = pipeline
-    rerun = materialize_training(settings, instance)
-    decision = rerun.output_for_node("champion")
-    evaluation = rerun.output_for_node("holdout_evaluation")
+    rerun = materialize_training(settings, instance, raise_on_error=False)
+    evaluation, decision = cycle_decision(rerun)
     assert evaluation["champion"]["version"] == 1  # compared on the identical holdout
     registry.configure(settings)
     champion = registry.alias_version(settings.ranker_model_name, registry.CHAMPION)
-    expected = decision["candidate_version"] if decision["promote"] else 1
-    assert int(champion.version) == expected
-    candidate = registry.MlflowClient().get_model_version(
-        settings.ranker_model_name, str(decision["candidate_version"])
-    )
-    assert candidate.tags["promotion_reason"] == decision["reason"]
+    candidate = registry.MlflowClient().get_model_version(settings.ranker_model_name, "2")
+    if decision["promote"]:
+        assert int(champion.version) == 2
+        assert int(registry.alias_version(settings.ranker_model_name, registry.PREVIOUS).version) == 1
+    else:
+        assert int(champion.version) == 1 and candidate.tags["gate"] == "refused"
+    assert candidate.tags["gate_reason"] == evaluation["verdict"]["reason"][:5000]
+    assert Path(evaluation["report"]).exists() and "Promotion report" in Path(evaluation["report"]).read_text()
 
 
 def test_serving_refuses_a_ranker_whose_embedding_version_is_not_served(pipeline):
     settings, *_ = pipeline
     registry.configure(settings)
-    bundle = registry.load_ranker(settings.ranker_model_name, "@champion")
+    bundle, _ = registry.load_verified_ranker(settings.ranker_model_name, "@champion")
     store = open_store(settings)
     assert verify_embeddings(store, bundle) == len(bundle.item_ids)
     with pytest.raises(EmbeddingVersionMismatch, match="trained on SASRec embeddings v9"):
@@ -157,3 +166,21 @@ def test_daily_fine_tune_warm_starts_and_registers_a_new_version(pipeline):
     assert parent < version
     tags = registry.MlflowClient().get_model_version(settings.sasrec_model_name, str(version)).tags
     assert tags["mode"] == "warm" and tags["parent_version"] == str(parent) and tags["day"] == day
+
+
+def test_serving_refuses_a_tampered_artifact(pipeline):
+    settings, *_ = pipeline
+    registry.configure(settings)
+    champion = registry.alias_version(settings.ranker_model_name, registry.CHAMPION)
+    model_id = champion.source.rsplit("/", 1)[-1]
+    location = Path(urlparse(mlflow.get_logged_model(model_id).artifact_location).path)
+    target = next(location.rglob("items.npz"))
+    original = target.read_bytes()
+    try:
+        target.write_bytes(original + b"tampered")
+        with pytest.raises(registry.ArtifactTampered, match=r"items\.npz: sha256"), TestClient(create_app(settings)):
+            pass
+    finally:
+        target.write_bytes(original)
+    with TestClient(create_app(settings)) as client:  # the restored artifact serves again
+        assert client.get("/healthz").status_code == 200

@@ -5,7 +5,6 @@ import pandas as pd
 
 from training.evaluation import popular_items, top_k_by_score
 from training.ranker.dataset import labelled_impressions, sessions_with_clicks
-from training.ranker.lgbm import RankerConfig, train_lambdarank
 
 
 def test_labelled_impressions_from_tiny_log(tiny_raw):
@@ -33,36 +32,13 @@ def test_popular_items_breaks_ties_by_id():
     assert popular_items(clicks, 3).tolist() == [3, 5, 1]
 
 
-def test_lambdarank_learns_an_informative_feature():
-    rng = np.random.default_rng(0)
-    n_sessions, slate = 600, 8
-    signal = rng.normal(size=n_sessions * slate)
-    noise = rng.normal(size=n_sessions * slate)
-    label = (signal + 0.3 * rng.normal(size=signal.size) > 1.0).astype(int)
-    frame = pd.DataFrame(
-        {
-            "session_id": np.repeat([f"s{i:04d}" for i in range(n_sessions)], slate),
-            "position": np.tile(np.arange(1, slate + 1), n_sessions),
-            "ts": pd.Timestamp("2026-01-01", tz="UTC")
-            + pd.to_timedelta(np.repeat(np.arange(n_sessions) % 6, slate), unit="D"),
-            "signal": signal,
-            "noise": noise,
-            "label": label,
-        }
-    )
-    result = train_lambdarank(frame, ["signal", "noise"], RankerConfig(n_estimators=60, min_child_samples=10))
-    importance = dict(zip(result.features, result.model.booster_.feature_importance("gain"), strict=True))
-    assert importance["signal"] > 5 * importance["noise"]
-    assert result.metrics["ranker_valid_session_ndcg_at_10"] > 0.9
-
-
 def test_hnsw_retrieval_recall_against_exact_search():
     from training.ranker.bundle import RankerBundle
 
     rng = np.random.default_rng(0)
     items = rng.normal(size=(2_000, 16)).astype(np.float32)
     bundle = RankerBundle(
-        booster=None,
+        ranker=None,
         features=[],
         embedding_version=1,
         item_ids=np.arange(1, 2_001),

@@ -8,17 +8,14 @@ give them; ``random`` is the floor every model must clear.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from training.metrics import RankingMetrics, ranking_metrics
-from training.ranker.bundle import RankerBundle
 
 MODELS = ("random", "popularity", "sasrec", "sasrec_ranker")
-RANDOM_SEED = 0
 
 
 @dataclass(frozen=True)
@@ -52,47 +49,6 @@ def top_k_by_score(rows: np.ndarray, items: np.ndarray, scores: np.ndarray, n_ro
     out = np.full((n_rows, k), -1, dtype=np.int64)
     out[frame["row"].to_numpy(), frame["rank"].to_numpy()] = frame["item"].to_numpy()
     return out
-
-
-def rank_all(
-    bundle: RankerBundle,
-    truth: HoldoutTruth,
-    user_vectors: dict[int, np.ndarray],
-    features_for: Callable[[pd.DataFrame], pd.DataFrame],
-    popular: np.ndarray,
-    k: int = 10,
-    n_candidates: int = 100,
-) -> dict[str, np.ndarray]:
-    """Top-k lists per evaluated user for each model in ``MODELS``."""
-    n = len(truth.users)
-    fallback = np.full(k, -1, dtype=np.int64)
-    fallback[: min(k, len(popular))] = popular[:k]
-    lists = {name: np.tile(fallback, (n, 1)) for name in MODELS}
-    # The floor: a uniformly random ranking of the catalogue, seeded so reruns compare equal.
-    rng = np.random.default_rng(RANDOM_SEED)
-    catalogue = bundle.item_ids
-    lists["random"] = np.stack([rng.choice(catalogue, size=min(k, len(catalogue)), replace=False) for _ in range(n)])
-
-    known = np.array([u in user_vectors for u in truth.users], dtype=bool)
-    if known.any():
-        rows = np.flatnonzero(known)
-        vectors = np.stack([user_vectors[int(u)] for u in truth.users[rows]])
-        candidates, retrieval_scores = bundle.retrieve(vectors, n_candidates)
-        lists["sasrec"][rows] = top_k_by_score(
-            np.repeat(np.arange(len(rows)), candidates.shape[1]),
-            candidates.ravel(),
-            retrieval_scores.ravel(),
-            len(rows),
-            k,
-        )
-        pairs = pd.DataFrame(
-            {"user_id": np.repeat(truth.users[rows], candidates.shape[1]), "item_id": candidates.ravel()}
-        )
-        scores = bundle.score(features_for(pairs))
-        lists["sasrec_ranker"][rows] = top_k_by_score(
-            np.repeat(np.arange(len(rows)), candidates.shape[1]), candidates.ravel(), scores, len(rows), k
-        )
-    return lists
 
 
 def evaluate_lists(lists: dict[str, np.ndarray], truth: HoldoutTruth) -> dict[str, RankingMetrics]:

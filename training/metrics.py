@@ -49,21 +49,30 @@ def relevant_counts(n_rows: int, relevant_rows: np.ndarray, relevant_items: np.n
     return np.bincount(pairs[0], minlength=n_rows)
 
 
-def ranking_metrics(ranked: np.ndarray, relevant_rows: np.ndarray, relevant_items: np.ndarray) -> RankingMetrics:
-    """NDCG@k, Recall@k, HitRate@k and MRR@k averaged over rows with at least one relevant item."""
+def per_user_metrics(
+    ranked: np.ndarray, relevant_rows: np.ndarray, relevant_items: np.ndarray
+) -> dict[str, np.ndarray]:
+    """NDCG@k, Recall@k, hit and reciprocal rank for every row, plus which rows have relevance."""
     ranked = np.asarray(ranked)
     n_rows, k = ranked.shape
     hits = hit_matrix(ranked, relevant_rows, relevant_items)
     n_relevant = relevant_counts(n_rows, relevant_rows, relevant_items)
-    scored = n_relevant > 0
     discounts = 1.0 / np.log2(np.arange(2, k + 2))
-    dcg = (hits * discounts).sum(axis=1)
     ideal = np.cumsum(discounts)[np.clip(n_relevant, 1, k) - 1]
-    ndcg = dcg / ideal
-    recall = hits.sum(axis=1) / np.maximum(n_relevant, 1)
-    hit = hits.any(axis=1).astype(float)
     first = np.where(hits.any(axis=1), hits.argmax(axis=1) + 1, np.inf)
-    mrr = 1.0 / first
+    return {
+        "ndcg": (hits * discounts).sum(axis=1) / ideal,
+        "recall": hits.sum(axis=1) / np.maximum(n_relevant, 1),
+        "hit": hits.any(axis=1).astype(float),
+        "mrr": 1.0 / first,
+        "scored": n_relevant > 0,
+    }
+
+
+def ranking_metrics(ranked: np.ndarray, relevant_rows: np.ndarray, relevant_items: np.ndarray) -> RankingMetrics:
+    """NDCG@k, Recall@k, HitRate@k and MRR@k averaged over rows with at least one relevant item."""
+    rows = per_user_metrics(ranked, relevant_rows, relevant_items)
+    ndcg, recall, hit, mrr, scored = rows["ndcg"], rows["recall"], rows["hit"], rows["mrr"], rows["scored"]
     n = int(scored.sum())
 
     def mean_se(values: np.ndarray) -> tuple[float, float]:

@@ -1,29 +1,34 @@
-"""Evaluation stage: candidate and champion on the identical holdout window."""
+"""Evaluation stage: challenger and champion on the identical holdout, judged by the gate."""
 
 from collections.abc import Iterator
 
 import dagster as dg
 import mlflow
+import numpy as np
 
 from orchestration.resources import FeastResource, LakeResource, MLflowResource
 from relay import registry
-from relay.evaluate import evaluate_bundle
-from relay.events import read_events
+from relay.config import REPO_ROOT
+from relay.evaluate import K, holdout_data, model_view
 from relay.lake import read_catalog
-from training.evaluation import holdout_truth, metrics_table, popular_items
+from relay.report import write_report
+from training.evaluation import metrics_table
+from training.gate.comparison import compare
+from training.gate.policy import PromotionPolicy, decide
 from training.split import TemporalSplit
 
-K = 10
+POLICY = REPO_ROOT / "orchestration" / "promotion_policy.yaml"
 
 
 @dg.asset(
     group_name="evaluation",
     check_specs=[
         dg.AssetCheckSpec(
-            "check_scores_finite",
+            "check_promotion_gate",
             asset="holdout_evaluation",
             blocking=True,
-            description="The candidate's scores on the holdout are finite and not constant.",
+            description="The challenger passes every guardrail of orchestration/promotion_policy.yaml "
+            "against the champion on the same holdout; nothing is promoted otherwise.",
         )
     ],
 )
@@ -35,74 +40,95 @@ def holdout_evaluation(
     feast: FeastResource,
     mlflow_tracking: MLflowResource,
 ) -> Iterator[dg.Output | dg.AssetCheckResult]:
-    """NDCG@10 / Recall@10 of popularity, SASRec and SASRec + ranker for candidate and champion."""
+    """Accuracy, beyond-accuracy, calibration, score shift and business-rule replay of the
+    challenger against the champion, with bootstrap CIs, a verdict and an HTML report."""
     settings = lake.settings()
+    policy = PromotionPolicy.load(POLICY)
     mlflow_tracking.configure()
-    with lake.connect() as con:
-        holdout = read_events(
-            con, start=training_window.holdout_start_ts, end=training_window.end_ts, event_type="click"
-        )
-        before = read_events(
-            con, start=training_window.ranker_start_ts, end=training_window.holdout_start_ts, event_type="click"
-        )
-    truth = holdout_truth(holdout)
-    catalog = read_catalog(settings)
-    popular = popular_items(before, K)
     store = feast.store()
-    as_of = training_window.holdout_start_ts
+    with lake.connect() as con:
+        data = holdout_data(con, training_window, read_catalog(settings))
 
-    candidate_version = int(ranker_model["version"])
-    candidate = registry.load_ranker(settings.ranker_model_name, candidate_version)
-    candidate_metrics, diagnostics = evaluate_bundle(store, candidate, truth, as_of, popular, catalog, k=K)
-    results = {f"candidate v{candidate_version}": candidate_metrics}
+    version = int(ranker_model["version"])
+    challenger_bundle, _ = registry.load_verified_ranker(settings.ranker_model_name, version)
+    challenger, challenger_metrics = model_view(store, challenger_bundle, f"challenger v{version}", version, data)
+    results = {f"challenger v{version}": challenger_metrics}
+    champion_view = None
+    current = registry.alias_version(settings.ranker_model_name, registry.CHAMPION)
+    if current is not None and int(current.version) != version:
+        champion_bundle, champion_version = registry.load_verified_ranker(
+            settings.ranker_model_name, int(current.version)
+        )
+        champion_view, champion_metrics = model_view(
+            store, champion_bundle, f"champion v{champion_version}", champion_version, data
+        )
+        results[f"champion v{champion_version}"] = champion_metrics
 
-    champion = registry.alias_version(settings.ranker_model_name, registry.CHAMPION)
-    champion_summary = None
-    if champion is not None and int(champion.version) != candidate_version:
-        champion_bundle = registry.load_ranker(settings.ranker_model_name, int(champion.version))
-        champion_metrics, _ = evaluate_bundle(store, champion_bundle, truth, as_of, popular, catalog, k=K)
-        results[f"champion v{champion.version}"] = champion_metrics
-        champion_summary = {"version": int(champion.version), "ndcg_at_10": champion_metrics["sasrec_ranker"].ndcg}
-
+    comparison = compare(challenger, champion_view, data.holdout, list(policy.business_thresholds))
+    verdict = decide(comparison, policy)
     table = metrics_table(results, k=K)
     context.log.info("holdout metrics\n" + table.to_string(index=False))
+    (context.log.info if verdict.passed else context.log.warning)(verdict.reason)
+
+    header = {
+        "challenger": version,
+        "champion": champion_view.version if champion_view else "none",
+        "holdout": f"{training_window.holdout_start}..{training_window.last_day}",
+        "users": len(data.truth.users),
+    }
+    views = [challenger] + ([champion_view] if champion_view else [])
+    report = write_report(
+        settings.root / "reports" / f"ranker-v{version}",
+        verdict,
+        comparison,
+        views,
+        data.holdout.impression_labels,
+        header,
+    )
+    gate = "passed" if verdict.passed else "refused"
     flat = {
-        f"{model}_{name}": value
-        for model, metrics in candidate_metrics.items()
+        f"holdout_{model}_{name}": value
+        for model, metrics in challenger_metrics.items()
         for name, value in metrics.as_dict(K).items()
     }
     with mlflow.start_run(run_id=ranker_model["run_id"]):
-        mlflow.log_metrics({f"holdout_{k}": v for k, v in flat.items()})
-        mlflow.log_metrics({f"holdout_{k}": v for k, v in diagnostics.items()})
-        mlflow.log_table(table, artifact_file="holdout_metrics.json")
+        mlflow.log_metrics(flat)
+        mlflow.log_metrics(
+            {f"gate_{row.metric}": row.challenger for row in comparison.rows if np.isfinite(row.challenger)}
+        )
+        mlflow.log_artifacts(str(report.parent), artifact_path="promotion_report")
+        mlflow.set_tags({"gate": gate, "gate_reason": verdict.reason[:5000]})
+    registry.tag_version(settings.ranker_model_name, version, {"gate": gate, "gate_reason": verdict.reason[:5000]})
 
     summary = {
         "candidate": {
-            "version": candidate_version,
-            "ndcg_at_10": candidate_metrics["sasrec_ranker"].ndcg,
+            "version": version,
             "run_id": ranker_model["run_id"],
+            "ndcg_at_10": comparison.get("ndcg_at_10").challenger,
         },
-        "champion": champion_summary,
+        "champion": {"version": champion_view.version} if champion_view else None,
+        "verdict": verdict.as_dict(),
         "table": table.to_dict(orient="records"),
-        "holdout": {"start": training_window.holdout_start, "end": training_window.last_day, "users": len(truth.users)},
+        "report": str(report),
     }
     yield dg.Output(
         summary,
         metadata={
+            "verdict": gate,
+            "reason": verdict.reason,
             "metrics": dg.MetadataValue.md(table.to_markdown(index=False, floatfmt=".4f")),
-            "candidate_ndcg_at_10": candidate_metrics["sasrec_ranker"].ndcg,
-            "candidate_recall_at_10": candidate_metrics["sasrec_ranker"].recall,
-            "holdout_users": len(truth.users),
-            **{k: dg.MetadataValue.float(v) for k, v in diagnostics.items()},
+            "comparison": dg.MetadataValue.md(comparison.frame().to_markdown(index=False, floatfmt=".4f")),
+            "report": dg.MetadataValue.path(str(report)),
+            "report_url": dg.MetadataValue.url(report.as_uri()),
         },
     )
-    finite = diagnostics["non_finite_scores"] == 0 and diagnostics["score_std"] > 0
     yield dg.AssetCheckResult(
-        check_name="check_scores_finite",
-        passed=bool(finite),
+        check_name="check_promotion_gate",
+        passed=verdict.passed,
         severity=dg.AssetCheckSeverity.ERROR,
-        description="scores finite and varied"
-        if finite
-        else f"{int(diagnostics['non_finite_scores'])} non-finite scores, std {diagnostics['score_std']:.3g}",
-        metadata={k: dg.MetadataValue.float(v) for k, v in diagnostics.items()},
+        description=verdict.reason,
+        metadata={
+            rule.rule: dg.MetadataValue.text(("ok: " if rule.passed else "FAILED: ") + rule.message)
+            for rule in verdict.rules
+        },
     )

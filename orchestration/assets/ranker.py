@@ -7,22 +7,22 @@ import dagster as dg
 import mlflow
 import pandas as pd
 
-from feature_repo.tables import RANKER_FEATURES
 from feature_repo.views import ranker_service_name
 from orchestration.metadata import floats, preview
 from orchestration.resources import FeastResource, LakeResource, MLflowResource
 from relay import registry
 from relay.events import read_events
 from relay.lake import read_catalog
-from relay.ranking import RETRIEVAL_K, build_training_set, make_bundle, ranker_bounds, retrieval_recall
-from training.guard import FeatureGuard
-from training.ranker.lgbm import RankerConfig, train_lambdarank
+from relay.ranking import RETRIEVAL_K, build_training_set, fit_calibrated_ranker, make_bundle, retrieval_recall
+from training.calibration import plot_reliability
+from training.ranker.lgbm import RankerConfig
 from training.split import TemporalSplit
 
 
 class RankerSettings(dg.Config):
-    """Dagster mirror of ``RankerConfig``."""
+    """Dagster mirror of ``RankerConfig`` (``kind``: lightgbm or neural)."""
 
+    kind: str = "lightgbm"
     n_estimators: int = 400
     learning_rate: float = 0.05
     num_leaves: int = 31
@@ -30,6 +30,8 @@ class RankerSettings(dg.Config):
     early_stopping_rounds: int = 40
     validation_days: int = 2
     seed: int = 0
+    hidden: int = 64
+    epochs: int = 20
 
 
 @dg.asset(group_name="ranker")
@@ -69,18 +71,21 @@ def ranker_model(
     lake: LakeResource,
     mlflow_tracking: MLflowResource,
 ) -> dg.Output[dict]:
-    """Train lambdarank, bundle it with the SASRec retrieval it depends on, and register it."""
+    """Train the ranker (LightGBM lambdarank or the neural one), calibrate it with isotonic
+    regression on the window's last day, bundle it with the SASRec retrieval it depends on, and
+    register it with its lineage."""
     settings = lake.settings()
     frame = pd.read_parquet(ranker_training_set)
     ranker_config = RankerConfig(**config.model_dump())
-    result = train_lambdarank(frame, list(RANKER_FEATURES), ranker_config, FeatureGuard(ranker_bounds()))
+    fitted = fit_calibrated_ranker(frame, ranker_config)
+    result = fitted.result
     with lake.connect() as con:
         recent_clicks = read_events(
             con, start=training_window.ranker_start_ts, end=training_window.holdout_start_ts, event_type="click"
         )
     service = ranker_service_name(sasrec_embeddings)
     bundle = make_bundle(
-        result,
+        fitted,
         settings.embeddings_dir,
         sasrec_embeddings,
         recent_clicks,
@@ -89,8 +94,23 @@ def ranker_model(
         read_catalog(settings),
     )
     recall = retrieval_recall(bundle, settings.embeddings_dir, sasrec_embeddings)
+    calibration = fitted.ece()
+    work = settings.models_dir / f"run-{context.run.run_id}"
+    work.mkdir(parents=True, exist_ok=True)
+    diagram = plot_reliability(
+        {f"{ranker_config.kind} (calibrated)": (fitted.calibration["probability"], fitted.calibration["label"])},
+        work / "reliability_calibration_day.png",
+        "reliability on the calibration day",
+    )
+    lineage = {
+        "embedding_version": sasrec_embeddings,
+        "sasrec_version": sasrec_model["version"],
+        "feature_service": service,
+        "ranker_kind": ranker_config.kind,
+        **{f"partitions_{k}": v for k, v in training_window.as_dict().items()},
+    }
     mlflow_tracking.configure()
-    with mlflow.start_run(run_name="ranker"):
+    with mlflow.start_run(run_name=f"ranker-{ranker_config.kind}"):
         mlflow.set_tags({"relay.stage": "ranker", "dagster.run_id": context.run.run_id})
         mlflow.log_params(
             {
@@ -101,24 +121,20 @@ def ranker_model(
                 "training_set": Path(ranker_training_set).name,
             }
         )
-        mlflow.log_metrics({**result.metrics, f"retrieval_recall_at_{RETRIEVAL_K}": recall})
-        registered = registry.log_ranker(bundle, frame.head(50), settings.ranker_model_name)
-    registry.tag_version(
-        settings.ranker_model_name,
-        registered.version,
-        {"embedding_version": sasrec_embeddings, "sasrec_version": sasrec_model["version"], "feature_service": service},
-    )
-    importance = dict(
-        zip(result.features, result.model.booster_.feature_importance("gain").round(1).tolist(), strict=True)
-    )
+        mlflow.log_metrics({**result.metrics, **calibration, f"retrieval_recall_at_{RETRIEVAL_K}": recall})
+        mlflow.log_artifact(str(diagram), artifact_path="calibration")
+        registered = registry.log_ranker(bundle, frame.head(50), settings.ranker_model_name, lineage)
     return dg.Output(
         {"version": registered.version, "run_id": registered.run_id, "embedding_version": sasrec_embeddings},
         metadata={
             "model_version": registered.version,
+            "ranker_kind": ranker_config.kind,
             "best_iteration": result.best_iteration,
             **floats(result.metrics),
-            "feature_importance_gain": dg.MetadataValue.json(importance),
+            **floats(calibration),
+            "feature_importance_gain": dg.MetadataValue.json(result.ranker.feature_importance()),
             f"retrieval_recall_at_{RETRIEVAL_K}": recall,
+            "reliability_diagram": dg.MetadataValue.path(str(diagram)),
             "guard": dg.MetadataValue.json(result.guard_report.as_dict() if result.guard_report else {}),
         },
     )

@@ -1,50 +1,65 @@
-"""Registry stage: move the ``champion`` alias only when the candidate wins on the same holdout."""
+"""Registry stage: move ``champion`` only for a challenger the gate passed (or an explicit override)."""
 
 import dagster as dg
-import mlflow
 
 from orchestration.resources import MLflowResource
 from relay import registry
-from training.promotion import decide_promotion
+from relay.promotion import promote
+
+
+class PromotionSettings(dg.Config):
+    """Promote a challenger the gate refused, on purpose and on the record."""
+
+    override_reason: str = ""
+    override_by: str = ""
 
 
 @dg.asset(group_name="registry")
 def champion(
-    context: dg.AssetExecutionContext, holdout_evaluation: dict, mlflow_tracking: MLflowResource
+    context: dg.AssetExecutionContext,
+    config: PromotionSettings,
+    holdout_evaluation: dict,
+    mlflow_tracking: MLflowResource,
 ) -> dg.Output[dict]:
-    """Promote the candidate ranker or keep the champion, and record why in Dagster and MLflow."""
+    """Promote the challenger through the one serialized promoter, which records lineage and
+    moves the replaced champion to ``previous``."""
     settings = mlflow_tracking.settings()
     mlflow_tracking.configure()
-    candidate, incumbent = holdout_evaluation["candidate"], holdout_evaluation["champion"]
+    verdict = holdout_evaluation["verdict"]
+    version = int(holdout_evaluation["candidate"]["version"])
+    compared_with = (holdout_evaluation["champion"] or {}).get("version")
     current = registry.alias_version(settings.ranker_model_name, registry.CHAMPION)
-    decision = decide_promotion(
-        candidate_version=candidate["version"],
-        candidate_value=candidate["ndcg_at_10"],
-        champion_version=int(current.version) if current is not None else None,
-        champion_value=incumbent["ndcg_at_10"] if incumbent is not None else None,
-    )
-    if current is not None and incumbent is None and decision.champion_version != decision.candidate_version:
-        raise RuntimeError(
-            f"champion v{current.version} appeared after evaluation started; re-run holdout_evaluation to compare"
+    if current is not None and int(current.version) not in (compared_with, version):
+        raise dg.Failure(
+            f"champion moved to v{current.version} after the evaluation compared against "
+            f"{compared_with}; re-run holdout_evaluation"
         )
-    previous = registry.promote(settings.ranker_model_name, decision.candidate_version) if decision.promote else None
-    registry.tag_version(
-        settings.ranker_model_name,
-        decision.candidate_version,
-        {"promotion": "promoted" if decision.promote else "refused", "promotion_reason": decision.reason},
-    )
-    with mlflow.start_run(run_id=candidate["run_id"]):
-        mlflow.set_tags(
-            {"promotion": "promoted" if decision.promote else "refused", "promotion_reason": decision.reason}
+    extra = {}
+    if not verdict["passed"]:
+        if not (config.override_reason.strip() and config.override_by.strip()):
+            raise dg.Failure(
+                f"challenger v{version} {verdict['reason']}. To promote it anyway, run `champion` with "
+                "override_reason and override_by."
+            )
+        extra = {"override_reason": config.override_reason, "override_by": config.override_by}
+        context.log.warning(
+            f"promoting v{version} over the gate's refusal: {config.override_reason} ({config.override_by})"
         )
-    (context.log.info if decision.promote else context.log.warning)(decision.reason)
-    serving = decision.candidate_version if decision.promote else decision.champion_version
+    move = promote(settings, version, verdict["reason"][:5000], extra)
+    context.log.info(f"champion v{move.champion} (previous: v{move.previous})")
     return dg.Output(
-        {**decision.as_dict(), "serving_version": serving, "previous_version": previous},
+        {
+            "promote": True,
+            "serving_version": move.champion,
+            "previous_version": move.previous,
+            "candidate_version": version,
+            "reason": verdict["reason"],
+            "override": bool(extra),
+        },
         metadata={
-            "promoted": decision.promote,
-            "reason": decision.reason,
-            "serving_version": serving,
-            "candidate_version": decision.candidate_version,
+            "serving_version": move.champion,
+            "previous_version": move.previous or "none",
+            "reason": verdict["reason"],
+            "override": bool(extra),
         },
     )

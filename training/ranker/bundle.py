@@ -11,28 +11,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import faiss
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from training.calibration import Calibrator
 from training.guard import Bounds, FeatureGuard, GuardReport
+from training.ranker.base import Ranker
 
 HNSW_NEIGHBOURS = 32
 HNSW_EF_SEARCH = 256  # candidates explored per query: recall ~0.99 at k=200 on the demo catalogue
-BOOSTER_FILE = "ranker.txt"
+RANKER_DIR = "ranker"
+CALIBRATOR_FILE = "calibrator.pkl"
 ITEMS_FILE = "items.npz"
 META_FILE = "bundle.json"
 
 
 @dataclass
 class RankerBundle:
-    booster: lgb.Booster
+    ranker: Ranker
     features: list[str]
     embedding_version: int
     item_ids: np.ndarray  # (I,) int64, aligned with item_vectors
     item_vectors: np.ndarray  # (I, d) float32
     item_categories: np.ndarray  # (I,) int64, the user x category features join on it
     popular_items: np.ndarray  # fallback list for users without history, most popular first
+    calibrator: Calibrator | None = None  # raw score -> P(click | impression)
     bounds: Bounds = field(default_factory=dict)  # the guard's contract ranges per feature
     metadata: dict[str, str] = field(default_factory=dict)
     _index: faiss.Index | None = field(default=None, repr=False)
@@ -45,10 +48,18 @@ class RankerBundle:
             raise ValueError(f"ranker input lacks feature columns {missing}")
         return FeatureGuard(self.bounds).apply(frame[self.features], self.features)
 
-    def score(self, frame: pd.DataFrame) -> np.ndarray:
-        """Scores of guarded features; a non-finite score is a model defect and raises."""
+    def raw_scores(self, frame: pd.DataFrame) -> np.ndarray:
         guarded, _ = self.guard(frame)
-        scores = self.booster.predict(guarded.to_numpy(dtype=np.float64))
+        return self.ranker.raw_scores(guarded.to_numpy(dtype=np.float64))
+
+    def score_unchecked(self, frame: pd.DataFrame) -> np.ndarray:
+        """Calibrated scores as they come, NaN included (the promotion gate inspects them)."""
+        raw = self.raw_scores(frame)
+        return self.calibrator.apply(raw) if self.calibrator is not None else raw
+
+    def score(self, frame: pd.DataFrame) -> np.ndarray:
+        """Calibrated P(click | impression); a non-finite score is a model defect and raises."""
+        scores = self.score_unchecked(frame)
         if not np.isfinite(scores).all():
             raise ValueError(f"ranker produced {int((~np.isfinite(scores)).sum())} non-finite scores")
         return scores
@@ -85,8 +96,10 @@ class RankerBundle:
 
     # -- persistence -------------------------------------------------------------------
     def save(self, directory: Path) -> Path:
-        directory.mkdir(parents=True, exist_ok=True)
-        self.booster.save_model(str(directory / BOOSTER_FILE))
+        (directory / RANKER_DIR).mkdir(parents=True, exist_ok=True)
+        self.ranker.save(directory / RANKER_DIR)
+        if self.calibrator is not None:
+            self.calibrator.save(directory / CALIBRATOR_FILE)
         np.savez(
             directory / ITEMS_FILE,
             item_ids=self.item_ids,
@@ -95,8 +108,10 @@ class RankerBundle:
             popular_items=self.popular_items,
         )
         meta = {
+            "kind": self.ranker.kind,
             "features": self.features,
             "embedding_version": self.embedding_version,
+            "calibrated": self.calibrator is not None,
             "bounds": {name: list(pair) for name, pair in self.bounds.items()},
             "metadata": self.metadata,
         }
@@ -105,16 +120,22 @@ class RankerBundle:
 
     @classmethod
     def load(cls, directory: Path) -> RankerBundle:
+        from training.ranker.lgbm import LightGBMRanker
+        from training.ranker.neural import NeuralRanker
+
         meta = json.loads((directory / META_FILE).read_text())
         arrays = np.load(directory / ITEMS_FILE)
+        kinds = {"lightgbm": LightGBMRanker, "neural": NeuralRanker}
+        features = list(meta["features"])
         return cls(
-            booster=lgb.Booster(model_file=str(directory / BOOSTER_FILE)),
-            features=list(meta["features"]),
+            ranker=kinds[meta["kind"]].load(directory / RANKER_DIR, features),
+            features=features,
             embedding_version=int(meta["embedding_version"]),
             item_ids=arrays["item_ids"],
             item_vectors=arrays["item_vectors"],
             item_categories=arrays["item_categories"],
             popular_items=arrays["popular_items"],
+            calibrator=Calibrator.load(directory / CALIBRATOR_FILE) if meta.get("calibrated") else None,
             bounds={name: (low, high) for name, (low, high) in meta.get("bounds", {}).items()},
             metadata=dict(meta.get("metadata", {})),
         )

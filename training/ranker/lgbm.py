@@ -1,18 +1,23 @@
-"""LightGBM lambdarank over sessions, with early stopping on the last day of its window."""
+"""LightGBM lambdarank over sessions, with early stopping on the last days of its window."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
 from training.guard import FeatureGuard, GuardReport
+from training.ranker.base import Ranker, session_groups
+
+MODEL_FILE = "lightgbm.txt"
 
 
 @dataclass(frozen=True)
 class RankerConfig:
+    kind: str = "lightgbm"  # or "neural"
     n_estimators: int = 400
     learning_rate: float = 0.05
     num_leaves: int = 31
@@ -22,30 +27,93 @@ class RankerConfig:
     early_stopping_rounds: int = 40
     validation_days: int = 2
     seed: int = 0
+    hidden: int = 64  # neural ranker only
+    epochs: int = 20  # neural ranker only
 
 
 @dataclass
 class RankerResult:
-    model: lgb.LGBMRanker
+    ranker: Ranker
     features: list[str]
     best_iteration: int
     metrics: dict[str, float] = field(default_factory=dict)
     guard_report: GuardReport | None = None
 
 
-def _groups(frame: pd.DataFrame) -> np.ndarray:
-    """Group sizes in row order; rows must be sorted by session."""
-    return frame.groupby("session_id", sort=False).size().to_numpy()
+class LightGBMRanker(Ranker):
+    kind = "lightgbm"
+
+    def __init__(self, features: list[str], config: RankerConfig | None = None, booster: lgb.Booster | None = None):
+        super().__init__(features)
+        self.config = config or RankerConfig()
+        self.booster = booster
+
+    def fit(self, train: pd.DataFrame, valid: pd.DataFrame) -> dict[str, float]:
+        config = self.config
+        model = lgb.LGBMRanker(
+            objective="lambdarank",
+            n_estimators=config.n_estimators,
+            learning_rate=config.learning_rate,
+            num_leaves=config.num_leaves,
+            min_child_samples=config.min_child_samples,
+            subsample=config.subsample,
+            subsample_freq=1,
+            colsample_bytree=config.colsample_bytree,
+            random_state=config.seed,
+            verbose=-1,
+            n_jobs=2,
+            deterministic=True,
+            force_row_wise=True,
+        )
+        model.fit(
+            train[self.features],
+            train["label"],
+            group=session_groups(train),
+            eval_X=(valid[self.features],),
+            eval_y=(valid["label"],),
+            eval_group=[session_groups(valid)],
+            eval_at=[10],
+            callbacks=[lgb.early_stopping(config.early_stopping_rounds, verbose=False)],
+        )
+        self.booster = model.booster_
+        best = int(model.best_iteration_ or config.n_estimators)
+        ndcg = float(model.best_score_["valid_0"]["ndcg@10"]) if model.best_score_ else float("nan")
+        return {"ranker_valid_session_ndcg_at_10": ndcg, "ranker_best_iteration": float(best)}
+
+    def raw_scores(self, matrix: np.ndarray) -> np.ndarray:
+        if self.booster is None:
+            raise RuntimeError("LightGBMRanker.raw_scores before fit or load")
+        return self.booster.predict(matrix)
+
+    def save(self, directory: Path) -> None:
+        self.booster.save_model(str(directory / MODEL_FILE))
+
+    @classmethod
+    def load(cls, directory: Path, features: list[str]) -> LightGBMRanker:
+        return cls(features, booster=lgb.Booster(model_file=str(directory / MODEL_FILE)))
+
+    def feature_importance(self) -> dict[str, float]:
+        gains = self.booster.feature_importance("gain")
+        return {name: round(float(g), 1) for name, g in zip(self.features, gains, strict=True)}
 
 
-def train_lambdarank(
+def split_by_days(frame: pd.DataFrame, days: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """All but the last ``days`` days, and those days (by the rows' ``ts``)."""
+    stamps = frame["ts"].dt.floor("D")
+    cutoff = stamps.max() - pd.Timedelta(days=days - 1)
+    return frame[stamps < cutoff], frame[stamps >= cutoff]
+
+
+def train_ranker(
     frame: pd.DataFrame, features: list[str], config: RankerConfig, guard: FeatureGuard | None = None
 ) -> RankerResult:
-    """Fit on all but the last ``validation_days`` days; stop early on NDCG@10 of those days.
+    """Fit the configured ranker on all but the last ``validation_days`` days (early stopping on them).
 
     With a ``guard``, out-of-contract feature values are clipped (non-finite ones made missing)
     before fitting, and the report says how many.
     """
+    from training.ranker.neural import NeuralRanker
+
     if frame.empty:
         raise ValueError("ranker training set is empty: no sessions with both clicks and non-clicks")
     missing = [f for f in features if f not in frame.columns]
@@ -56,47 +124,23 @@ def train_lambdarank(
         guarded, report = guard.apply(frame, features)
         frame = frame.assign(**{f: guarded[f] for f in features})
     frame = frame.sort_values(["session_id", "position"], kind="stable")
-    days = frame["ts"].dt.floor("D")
-    cutoff = days.max() - pd.Timedelta(days=config.validation_days - 1)
-    train, valid = frame[days < cutoff], frame[days >= cutoff]
+    train, valid = split_by_days(frame, config.validation_days)
     if train.empty or valid.empty:
         raise ValueError(f"ranker window too short for {config.validation_days} validation days")
-    model = lgb.LGBMRanker(
-        objective="lambdarank",
-        n_estimators=config.n_estimators,
-        learning_rate=config.learning_rate,
-        num_leaves=config.num_leaves,
-        min_child_samples=config.min_child_samples,
-        subsample=config.subsample,
-        subsample_freq=1,
-        colsample_bytree=config.colsample_bytree,
-        random_state=config.seed,
-        verbose=-1,
-        n_jobs=2,
-        deterministic=True,
-        force_row_wise=True,
-    )
-    model.fit(
-        train[features],
-        train["label"],
-        group=_groups(train),
-        eval_X=(valid[features],),
-        eval_y=(valid["label"],),
-        eval_group=[_groups(valid)],
-        eval_at=[10],
-        callbacks=[lgb.early_stopping(config.early_stopping_rounds, verbose=False)],
-    )
-    best = int(model.best_iteration_ or config.n_estimators)
-    valid_ndcg = float(model.best_score_["valid_0"]["ndcg@10"]) if model.best_score_ else float("nan")
+    kinds = {"lightgbm": LightGBMRanker, "neural": NeuralRanker}
+    if config.kind not in kinds:
+        raise ValueError(f"unknown ranker kind {config.kind!r}; use one of {sorted(kinds)}")
+    ranker = kinds[config.kind](features, config)
+    metrics = ranker.fit(train, valid)
+    metrics |= {"ranker_train_rows": float(len(train)), "ranker_valid_rows": float(len(valid))}
+    best = int(metrics.get("ranker_best_iteration", 0))
     return RankerResult(
-        model=model,
-        features=list(features),
-        best_iteration=best,
-        guard_report=report,
-        metrics={
-            "ranker_valid_session_ndcg_at_10": valid_ndcg,
-            "ranker_train_rows": float(len(train)),
-            "ranker_valid_rows": float(len(valid)),
-            "ranker_best_iteration": float(best),
-        },
+        ranker=ranker, features=list(features), best_iteration=best, metrics=metrics, guard_report=report
     )
+
+
+# Kept for callers that want the lambdarank path explicitly.
+def train_lambdarank(
+    frame: pd.DataFrame, features: list[str], config: RankerConfig, guard: FeatureGuard | None = None
+) -> RankerResult:
+    return train_ranker(frame, features, RankerConfig(**{**config.__dict__, "kind": "lightgbm"}), guard)
