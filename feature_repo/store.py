@@ -30,7 +30,7 @@ def placeholders(settings: RelaySettings) -> dict[str, str]:
     return {
         "RELAY_FEAST_REGISTRY": str(settings.feast_dir / "registry.db"),
         "RELAY_FEAST_ONLINE_PATH": str(settings.feast_dir / "online.db"),
-        "RELAY_FEAST_REGISTRY_URL": settings.postgres_url,
+        "RELAY_FEAST_REGISTRY_URL": settings.database_url("feast"),
         "RELAY_FEAST_PROJECT": settings.feast_project,
         "RELAY_REDIS_URL": settings.redis_url,
     }

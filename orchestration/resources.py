@@ -1,12 +1,10 @@
 """Dagster resources, one set per profile, all derived from ``RelaySettings``.
 
-Each resource carries only ``home`` and ``profile``: the settings object decides every path
-and URI, so the Dagster UI, the CLI and the tests cannot disagree about where state lives.
+Each resource carries the settings object itself: it decides every path and URI, so the
+Dagster UI, the CLI and the tests cannot disagree about where state lives.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -19,11 +17,12 @@ from relay.config import RelaySettings
 
 
 class _SettingsResource(dg.ConfigurableResource):
-    home: str
-    profile: str = "embedded"
+    """Carries the whole settings object (as JSON), so a run sees exactly the profile it was built for."""
+
+    settings_json: str
 
     def settings(self) -> RelaySettings:
-        return RelaySettings(home=Path(self.home), profile=self.profile)
+        return RelaySettings.model_validate_json(self.settings_json)
 
 
 class LakeResource(_SettingsResource):
@@ -52,10 +51,10 @@ class MLflowResource(_SettingsResource):
 
 
 def build_resources(settings: RelaySettings) -> dict[str, object]:
-    home, profile = str(settings.root), settings.profile
+    frozen = settings.model_copy(update={"home": settings.root}).model_dump_json()
     return {
-        "lake": LakeResource(home=home, profile=profile),
-        "feast": FeastResource(home=home, profile=profile),
-        "mlflow_tracking": MLflowResource(home=home, profile=profile),
+        "lake": LakeResource(settings_json=frozen),
+        "feast": FeastResource(settings_json=frozen),
+        "mlflow_tracking": MLflowResource(settings_json=frozen),
         "io_manager": dg.FilesystemIOManager(base_dir=str(settings.dagster_home / "storage")),
     }

@@ -35,10 +35,17 @@ class RelaySettings(BaseSettings):
         default="2026-01-05", description="First daily partition; the demo world starts here too."
     )
     # Production profile services (see infra/production/).
-    postgres_url: str = "postgresql+psycopg2://postgres@127.0.0.1:5432/relay"
+    postgres_server: str = Field(
+        default="postgresql+psycopg2://postgres@127.0.0.1:5432",
+        description="Postgres server URL (no database); Relay uses <database_prefix>_dagster, _mlflow, _feast.",
+    )
+    database_prefix: str = "relay"
     redis_url: str = "127.0.0.1:6379"
+    mlflow_port: int = 5000
     mlflow_tracking_uri: str | None = Field(
-        default=None, description="Explicit MLflow tracking URI; defaults to SQLite under home."
+        default=None,
+        description="Explicit MLflow tracking URI; defaults to SQLite under home (embedded) or the "
+        "profile's MLflow server on 127.0.0.1:<mlflow_port> (production).",
     )
 
     @cached_property
@@ -91,7 +98,16 @@ class RelaySettings(BaseSettings):
     def tracking_uri(self) -> str:
         if self.mlflow_tracking_uri:
             return self.mlflow_tracking_uri
+        if self.profile == "production":
+            return f"http://127.0.0.1:{self.mlflow_port}"
         return f"sqlite:///{self.mlflow_dir / 'mlflow.db'}"
+
+    def database_url(self, purpose: str, driver: bool = True) -> str:
+        """URL of the production database for ``purpose`` (dagster, mlflow or feast)."""
+        server = self.postgres_server.rstrip("/")
+        if not driver:
+            server = server.replace("postgresql+psycopg2://", "postgresql://")
+        return f"{server}/{self.database_prefix}_{purpose}"
 
     @property
     def artifact_root(self) -> Path:

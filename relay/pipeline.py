@@ -39,6 +39,8 @@ def prepare_dagster_home(settings: RelaySettings) -> None:
     if not config.exists():
         shutil.copyfile(REPO_ROOT / "infra" / settings.profile / "dagster.yaml", config)
     os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
+    if settings.profile == "production":
+        os.environ["RELAY_DAGSTER_PG_URL"] = settings.database_url("dagster")
 
 
 def dagster_instance(settings: RelaySettings) -> dg.DagsterInstance:

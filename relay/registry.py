@@ -52,9 +52,9 @@ def configure(settings: RelaySettings) -> str:
     mlflow.set_registry_uri(settings.tracking_uri)
     experiment = mlflow.get_experiment_by_name(settings.mlflow_experiment)
     if experiment is None:
-        experiment_id = mlflow.create_experiment(
-            settings.mlflow_experiment, artifact_location=settings.artifact_root.as_uri()
-        )
+        # Embedded: artifacts in the data directory. Production: the tracking server proxies them.
+        location = settings.artifact_root.as_uri() if settings.profile == "embedded" else None
+        experiment_id = mlflow.create_experiment(settings.mlflow_experiment, artifact_location=location)
     else:
         experiment_id = experiment.experiment_id
     mlflow.set_experiment(experiment_id=experiment_id)

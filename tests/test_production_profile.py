@@ -1,0 +1,95 @@
+"""The production profile for real: Dagster storage, the MLflow backend and the Feast registry on
+Postgres, the Feast online store on Redis, and an MLflow tracking server. Each run gets its own
+databases and Feast project (so its own Redis keys), and removes them afterwards."""
+
+import os
+import shutil
+import socket
+from datetime import timedelta
+from uuid import uuid4
+
+import dagster as dg
+import psycopg2
+import pytest
+import redis
+from fastapi.testclient import TestClient
+
+from feature_repo.store import open_store
+from relay import lake, registry
+from relay.config import REPO_ROOT, RelaySettings
+from relay.events import most_active_user
+from relay.services import drop_databases, ensure_databases, start_mlflow
+from serving.app import create_app
+from tests.pipeline import materialize_days, materialize_training, tiny_world
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _redis_keys(project: str) -> int:
+    client = redis.Redis(host="127.0.0.1", port=6379)
+    return sum(1 for key in client.scan_iter(count=1000) if project.encode() in key)
+
+
+@pytest.fixture(scope="module")
+def production(tmp_path_factory):
+    tag = uuid4().hex[:8]
+    settings = RelaySettings(
+        home=tmp_path_factory.mktemp("production") / "var",
+        profile="production",
+        database_prefix=f"relay_test_{tag}",
+        feast_project=f"relay_test_{tag}",
+        mlflow_port=_free_port(),
+    )
+    settings.ensure_dirs()
+    ensure_databases(settings)
+    server = start_mlflow(settings, log=settings.root / "mlflow-server.log")
+    previous_url = os.environ.get("RELAY_DAGSTER_PG_URL")
+    os.environ["RELAY_DAGSTER_PG_URL"] = settings.database_url("dagster")
+    shutil.copyfile(REPO_ROOT / "infra" / "production" / "dagster.yaml", settings.dagster_home / "dagster.yaml")
+    instance = dg.DagsterInstance.from_config(str(settings.dagster_home))
+    try:
+        world = tiny_world(settings)
+        last = (world.start + timedelta(days=world.n_days - 1)).isoformat()
+        data = materialize_days(settings, world.start_date, last, instance)
+        training = materialize_training(settings, instance)
+        yield settings, instance, data, training
+    finally:
+        instance.dispose()
+        open_store(settings).teardown()  # the project's Redis keys and online tables
+        server.stop()
+        drop_databases(settings)
+        if previous_url is None:
+            os.environ.pop("RELAY_DAGSTER_PG_URL", None)
+        else:
+            os.environ["RELAY_DAGSTER_PG_URL"] = previous_url
+
+
+def test_the_pipeline_runs_on_postgres_redis_and_an_mlflow_server(production):
+    settings, _, data, training = production
+    assert data.success and training.success
+    with psycopg2.connect(settings.database_url("dagster", driver=False)) as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM runs")
+        assert cursor.fetchone()[0] == 2  # the data run and the training run, stored in Postgres
+    with psycopg2.connect(settings.database_url("feast", driver=False)) as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM feature_views WHERE project_id = %s", (settings.feast_project,))
+        assert cursor.fetchone()[0] >= 5  # 3 feature tables + the embedding views, in the SQL registry
+    assert _redis_keys(settings.feast_project) > 0  # online features live in Redis
+    registry.configure(settings)
+    assert settings.tracking_uri.startswith("http://127.0.0.1:")
+    champion = registry.alias_version(settings.ranker_model_name, registry.CHAMPION)
+    assert champion is not None and champion.tags["gate"] == "passed"
+
+
+def test_serving_reads_redis_and_the_champion_from_the_tracking_server(production):
+    settings, *_ = production
+    with lake.connect(settings) as con:
+        user = most_active_user(con)
+    with TestClient(create_app(settings)) as client:
+        body = client.get(f"/recommend/{user}", params={"k": 5}).json()
+    assert body["fallback"] is None and len(body["items"]) == 5 and body["model_version"] == 1
