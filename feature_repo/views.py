@@ -63,7 +63,11 @@ def embedding_views(embeddings_dir: Path, version: int) -> tuple[FeatureView, Fe
         name=user_embedding_view_name(version),
         entities=[user],
         ttl=timedelta(days=0),  # latest as-of-day embedding, however old
-        schema=[Field(name="user_embedding", dtype=Array(Float32)), Field(name="embedding_version", dtype=Int64)],
+        schema=[
+            Field(name="user_embedding", dtype=Array(Float32)),
+            Field(name="recent_items", dtype=Array(Int64), description="distinct items of the last 100 clicks"),
+            Field(name="embedding_version", dtype=Int64),
+        ],
         source=_parquet_source(f"user_embedding_v{version}_source", str(directory / "user_embeddings.parquet")),
         online=True,
         tags=tags,

@@ -170,6 +170,7 @@ class UserEmbeddings(pa.DataFrameModel):
     user_id: Series[int] = pa.Field(ge=1)
     event_timestamp: Series[UtcTimestamp] = pa.Field(nullable=False)
     user_embedding: Series[object] = pa.Field(nullable=False)
+    recent_items: Series[object] = pa.Field(nullable=False)
     created_timestamp: Series[UtcTimestamp] = pa.Field(nullable=False)
     embedding_version: Series[int] = pa.Field(ge=1)
 

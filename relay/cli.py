@@ -6,7 +6,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -366,7 +365,8 @@ def rollback(reason: str = typer.Option("manual rollback", help="Why (recorded o
     except RuntimeError as error:
         raise typer.BadParameter(str(error)) from error
     console.print(
-        f"champion is v{move.champion} again (previous: v{move.previous}); running servers pick it up on restart"
+        f"champion is v{move.champion} again (previous: v{move.previous}); "
+        "running servers swap to it within RELAY_SERVING_POLL_S seconds"
     )
 
 
@@ -376,10 +376,6 @@ def _restore_default_signals() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def _bin(name: str) -> str:
-    return str(Path(sys.executable).with_name(name))
-
-
 @app.command()
 def ui(
     dagster_port: int = typer.Option(3000, help="Dagster webserver port."),
@@ -387,34 +383,12 @@ def ui(
 ) -> None:
     """Run the Dagster webserver + daemon and the MLflow UI on 127.0.0.1 until Ctrl-C or SIGTERM."""
     from relay.pipeline import prepare_dagster_home
+    from relay.services import service_commands, service_env
 
     settings = _settings()
     prepare_dagster_home(settings)
-    env = {**os.environ, "DAGSTER_HOME": str(settings.dagster_home), "RELAY_HOME": str(settings.root)}
-    commands = {
-        "dagster-webserver": [
-            _bin("dagster-webserver"),
-            "-m",
-            "orchestration.definitions",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(dagster_port),
-        ],
-        "dagster-daemon": [_bin("dagster-daemon"), "run", "-m", "orchestration.definitions"],
-        "mlflow": [
-            _bin("mlflow"),
-            "server",
-            "--backend-store-uri",
-            settings.tracking_uri,
-            "--default-artifact-root",
-            settings.artifact_root.as_uri(),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(mlflow_port),
-        ],
-    }
+    env = service_env(settings)
+    commands = service_commands(settings, dagster_port=dagster_port, mlflow_port=mlflow_port)
     processes = {
         name: subprocess.Popen(command, env=env, preexec_fn=_restore_default_signals, start_new_session=True)
         for name, command in commands.items()
@@ -454,14 +428,80 @@ def _stop_all(processes: dict[str, subprocess.Popen], grace_s: float = 20.0) -> 
     console.print("stopped")
 
 
+services_app = typer.Typer(
+    help="Background services of the profile: the MLflow server, the Dagster webserver and daemon.",
+    no_args_is_help=True,
+)
+app.add_typer(services_app, name="services")
+
+
+@services_app.command("up")
+def services_up(
+    only: list[str] = typer.Option(None, "--only", help="mlflow, dagster-webserver or dagster-daemon (repeatable)."),
+    dagster_port: int = typer.Option(3000, help="Dagster webserver port (MLflow: RELAY_MLFLOW_PORT)."),
+) -> None:
+    """Start the services in the background and wait until they answer (creates the production databases)."""
+    from relay import services
+
+    settings = _settings()
+    try:
+        states = services.up(settings, only=only, dagster_port=dagster_port)
+    except (ValueError, RuntimeError, TimeoutError) as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(1) from error
+    for name, state in states.items():
+        if state["running"]:
+            console.print(f"{name:18} pid {state['pid']:<8} {state.get('url') or ''}  log {state['log']}")
+    console.print("stop them with: relay services down")
+
+
+@services_app.command("down")
+def services_down(
+    only: list[str] = typer.Option(None, "--only", help="Service to stop (repeatable); default: all."),
+) -> None:
+    """Stop the services that ``relay services up`` started."""
+    from relay import services
+
+    stopped = services.down(_settings(), only=only)
+    console.print(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
+
+
+@services_app.command("status")
+def services_status() -> None:
+    """Which services run, with their pids, URLs and logs."""
+    from relay import services
+
+    for name, state in services.status(_settings()).items():
+        where = f"pid {state['pid']}  {state.get('url') or ''}" if state["running"] else "stopped"
+        console.print(f"{name:18} {where}")
+
+
 @app.command()
-def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Serve ``GET /recommend/{user_id}`` from the MLflow champion."""
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: int = typer.Option(1, min=1, help="Worker processes (each loads the champion and polls its alias)."),
+) -> None:
+    """Serve recommendations from the MLflow champion (JSON logs on stderr, Prometheus at /metrics).
+
+    Serving knobs come from RELAY_SERVING_* (see serving/options.py)."""
     import uvicorn
 
-    from serving.app import create_app
+    settings = _settings()
+    if workers == 1:
+        from serving.app import create_app
 
-    uvicorn.run(create_app(_settings()), host=host, port=port)
+        uvicorn.run(create_app(settings, json_logs=True), host=host, port=port, access_log=False)
+        return
+    os.environ["RELAY_HOME"], os.environ["RELAY_PROFILE"] = str(settings.root), settings.profile
+    metrics_dir = settings.root / "run" / f"prometheus-{port}"  # the workers' shared metric samples
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True)
+    for variable in ("PROMETHEUS_MULTIPROC_DIR", "PROMETHEUS_MULTIPROCESS_DIR", "RELAY_SERVING_METRICS_DIR"):
+        os.environ[variable] = str(metrics_dir)
+    uvicorn.run(
+        "serving.app:create_production_app", factory=True, host=host, port=port, workers=workers, access_log=False
+    )
 
 
 if __name__ == "__main__":

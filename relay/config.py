@@ -58,6 +58,11 @@ class RelaySettings(BaseSettings):
         return self.root / "landing" / "raw_logs"
 
     @property
+    def served_dir(self) -> Path:
+        """Serving's feedback log: served impressions in the raw-log schema, one folder per day."""
+        return self.root / "landing" / "served"
+
+    @property
     def world_dir(self) -> Path:
         return self.root / "world"
 

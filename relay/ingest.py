@@ -23,7 +23,7 @@ from orchestration.validation import (
 )
 from relay import lake
 from relay.config import RelaySettings
-from relay.landing import catalog_path, partition_path, read_partition
+from relay.landing import catalog_path, partition_path, read_landed_day
 from relay.quality.profile import profile_partition
 from relay.quality.store import override_for, write_profile
 
@@ -43,7 +43,7 @@ def ingest_day(settings: RelaySettings, day: str, policy: IngestPolicy | None = 
             reason=f"partition {day} rejected: landing file {path} is missing",
         )
     else:
-        raw = read_partition(settings.landing_dir, day)
+        raw = read_landed_day(settings.landing_dir, settings.served_dir, day)
         verdict = validate_partition(raw, day, policy)
     override = override_for(settings, day)
     if override is not None and not verdict.accepted:

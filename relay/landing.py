@@ -1,4 +1,5 @@
-"""Writing and reading daily raw-log partitions in the landing folder (one parquet per day)."""
+"""Daily raw-log partitions in the landing folder: one producer parquet per day, plus serving's
+feedback files under ``landing/served/date=D/`` (read together by ``read_landed_day``)."""
 
 from __future__ import annotations
 
@@ -38,6 +39,22 @@ def read_partition(landing_dir: Path, day: date | str) -> pd.DataFrame:
     if not path.exists():
         raise FileNotFoundError(f"landing partition {path.stem} is missing: expected {path}")
     return pd.read_parquet(path)
+
+
+def served_day_dir(served_dir: Path, day: date | str) -> Path:
+    """Where serving's feedback log lands the impressions it served on ``day``."""
+    return served_dir / f"date={day if isinstance(day, str) else day.isoformat()}"
+
+
+def served_files(served_dir: Path, day: date | str) -> list[Path]:
+    return sorted(served_day_dir(served_dir, day).glob("*.parquet"))
+
+
+def read_landed_day(landing_dir: Path, served_dir: Path, day: date | str) -> pd.DataFrame:
+    """Everything that landed for ``day``: the producers' partition plus serving's feedback files."""
+    frames = [read_partition(landing_dir, day), *(pd.read_parquet(path) for path in served_files(served_dir, day))]
+    frames = [frame for frame in frames if len(frame)] or frames[:1]
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 
 def landed_days(landing_dir: Path) -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 from dataclasses import dataclass
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -32,12 +33,18 @@ class CycleResult:
         return pd.DataFrame.from_records(self.evaluation["table"])
 
 
-def prepare_dagster_home(settings: RelaySettings) -> None:
-    """Create ``<home>/dagster`` with the profile's ``dagster.yaml`` and export DAGSTER_HOME."""
+def write_dagster_yaml(settings: RelaySettings) -> Path:
+    """Create ``<home>/dagster`` with the profile's ``dagster.yaml`` (kept if already there)."""
     settings.dagster_home.mkdir(parents=True, exist_ok=True)
     config = settings.dagster_home / "dagster.yaml"
     if not config.exists():
         shutil.copyfile(REPO_ROOT / "infra" / settings.profile / "dagster.yaml", config)
+    return config
+
+
+def prepare_dagster_home(settings: RelaySettings) -> None:
+    """``write_dagster_yaml`` and export DAGSTER_HOME (and the Postgres URL) to this process."""
+    write_dagster_yaml(settings)
     os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
     if settings.profile == "production":
         os.environ["RELAY_DAGSTER_PG_URL"] = settings.database_url("dagster")

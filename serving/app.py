@@ -1,86 +1,197 @@
-"""FastAPI app: ``GET /recommend/{user_id}`` from the MLflow champion, ``GET /healthz``.
+"""FastAPI app serving the MLflow ``champion``.
+
+    GET  /recommend/{user_id}?k=10         recommendations (``exclude`` may repeat)
+    POST /recommend  {"user_id", "k", "exclude_item_ids"}
+    GET  /healthz                          the serving model version, 503 before a champion exists
+    GET  /metrics                          Prometheus: latency histograms, fallbacks, model version
 
 relay serve            # or: uvicorn serving.app:create_app --factory
 """
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable
 from contextlib import asynccontextmanager
 from typing import Annotated
 
+import numpy as np
+import pandas as pd
+import structlog
 from fastapi import FastAPI, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import BaseModel, ConfigDict, Field
 
-from feature_repo.store import open_store
-from relay import registry
 from relay.config import RelaySettings, get_settings
-from serving.contract import verify_embeddings
-from serving.recommender import Recommender
+from serving.champion import ChampionWatcher
+from serving.feedback import ImpressionLog
+from serving.http import BodySizeLimit, ObserveRequests
+from serving.logs import configure_json_logs
+from serving.metrics import ServingMetrics
+from serving.options import ServingOptions
+from serving.recommender import Recommendation, Recommender
 
-MAX_K = 100
 MAX_USER_ID = 2**62
+log = structlog.get_logger("relay.serving")
 
 
-def load_recommender(settings: RelaySettings) -> Recommender | None:
-    """The champion from MLflow and the Feast store; None when no champion exists yet."""
-    registry.configure(settings)
-    champion = registry.alias_version(settings.ranker_model_name, registry.CHAMPION)
-    if champion is None:
-        return None
-    # The artifacts' sha256 must match the lineage recorded at registration: a tampered model never serves.
-    bundle, _ = registry.load_verified_ranker(settings.ranker_model_name, int(champion.version))
-    store = open_store(settings)
-    verify_embeddings(store, bundle)  # refuse to serve a ranker with another version's features
-    return Recommender(store=store, bundle=bundle, model_version=int(champion.version))
+class RecommendRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: int = Field(ge=1, le=MAX_USER_ID, description="Positive integer user id")
+    k: int = Field(default=10, ge=1, description="Number of items to return")
+    exclude_item_ids: list[Annotated[int, Field(ge=1)]] = Field(
+        default_factory=list, description="Items the client knows the user has seen"
+    )
 
 
-def create_app(settings: RelaySettings | None = None) -> FastAPI:
+def _clock() -> pd.Timestamp:
+    return pd.Timestamp.now(tz="UTC")
+
+
+def create_app(
+    settings: RelaySettings | None = None,
+    options: ServingOptions | None = None,
+    clock: Callable[[], pd.Timestamp] = _clock,
+    json_logs: bool = False,
+    watch: bool = True,
+    all_workers_metrics: bool = False,
+) -> FastAPI:
+    """``watch`` polls the champion alias every ``options.poll_s`` and hot-swaps; ``clock`` is
+    the serving time (features' request time and the impressions' timestamps)."""
     settings = settings or get_settings()
+    options = options or ServingOptions()
+    if json_logs:
+        configure_json_logs()
+    metrics = ServingMetrics()
+
+    def loader(s: RelaySettings, version: int, o: ServingOptions) -> Recommender:
+        from serving.champion import load_recommender
+
+        recommender = load_recommender(s, version, o)
+        recommender.clock = clock
+        return recommender
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        app.state.recommender = load_recommender(settings)
-        yield
+        watcher = ChampionWatcher(settings, options, metrics, loader=loader)
+        watcher.check()  # a champion that fails verification stops startup, loudly
+        impressions = ImpressionLog(settings.served_dir, options.flush_rows) if options.log_impressions else None
+        app.state.watcher, app.state.impressions = watcher, impressions
+        if watch:
+            watcher.start()
+        if impressions is not None:
+            impressions.start(options.flush_s)
+        try:
+            yield
+        finally:
+            watcher.stop()
+            if impressions is not None:
+                impressions.stop()
 
-    app = FastAPI(title="Relay recommendations", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(title="Relay recommendations", version="0.2.0", lifespan=lifespan)
+    app.state.metrics, app.state.options = metrics, options
+    app.add_middleware(BodySizeLimit, max_bytes=options.max_body_bytes)
+    app.add_middleware(ObserveRequests, metrics=metrics)  # outermost: it sees the 413s too
 
     @app.exception_handler(RequestValidationError)
-    async def readable_422(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def readable_422(request: Request, exc: RequestValidationError) -> JSONResponse:
         messages = [f"{'.'.join(str(p) for p in err['loc'][1:])}: {err['msg']}" for err in exc.errors()]
-        return JSONResponse(status_code=422, content={"detail": "; ".join(messages), "errors": exc.errors()})
+        log.info("request_rejected", path=request.url.path, status=422, detail="; ".join(messages))
+        errors = [{k: v for k, v in err.items() if k in ("loc", "msg", "type")} for err in exc.errors()]
+        return JSONResponse(status_code=422, content={"detail": "; ".join(messages), "errors": errors})
 
-    def recommender(request: Request) -> Recommender:
-        current = request.app.state.recommender
-        if current is None:
+    def current(request: Request) -> Recommender:
+        recommender = request.app.state.watcher.current
+        if recommender is None:
             raise HTTPException(status_code=503, detail="no champion model is registered yet; run the pipeline first")
-        return current
+        return recommender
+
+    def check_request(k: int, exclude: list[int]) -> None:
+        if k > options.max_k:
+            raise HTTPException(status_code=422, detail=f"k: must be at most {options.max_k}, got {k}")
+        if len(exclude) > options.max_exclude:
+            raise HTTPException(
+                status_code=422, detail=f"exclude_item_ids: at most {options.max_exclude} ids, got {len(exclude)}"
+            )
+
+    def serve(request: Request, user_id: int, k: int, exclude: list[int]) -> dict:
+        check_request(k, exclude)
+        recommender = current(request)  # this request keeps this model, whatever swaps meanwhile
+        request_id = uuid.uuid4().hex
+        rng = np.random.default_rng(uuid.UUID(request_id).int) if options.temperature > 0 else None
+        result = recommender.recommend(user_id, k, exclude=exclude, rng=rng)
+        for stage, seconds in result.stage_seconds.items():
+            metrics.stage_latency.labels(stage=stage).observe(seconds)
+        if result.fallback:
+            metrics.fallbacks.labels(reason=result.fallback).inc()
+        if result.filtered_seen:
+            metrics.filtered.labels(rule="already_seen").inc(result.filtered_seen)
+        impressions = request.app.state.impressions
+        if impressions is not None and result.item_ids:
+            impressions.record(request_id, user_id, result.item_ids, result.propensities, recommender.clock())
+            metrics.impressions.inc(len(result.item_ids))
+        log.info(
+            "recommendation",
+            request_id=request_id,
+            user_id=user_id,
+            k=k,
+            returned=len(result.item_ids),
+            model_version=result.model_version,
+            fallback=result.fallback,
+            candidates=result.candidates,
+            filtered_seen=result.filtered_seen,
+            ms={stage: round(seconds * 1000, 3) for stage, seconds in result.stage_seconds.items()},
+        )
+        return _response(result, request_id)
 
     @app.get("/healthz")
     def healthz(request: Request) -> dict:
-        current = request.app.state.recommender
-        if current is None:
-            raise HTTPException(status_code=503, detail="no champion model is registered yet")
+        recommender = current(request)
         return {
             "status": "ok",
-            "model_version": current.model_version,
-            "embedding_version": current.bundle.embedding_version,
+            "model_version": recommender.model_version,
+            "embedding_version": recommender.bundle.embedding_version,
         }
+
+    @app.get("/metrics")
+    def prometheus() -> Response:
+        return Response(metrics.exposition(all_workers_metrics), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/recommend/{user_id}")
     def recommend(
         request: Request,
         user_id: Annotated[int, Path(ge=1, le=MAX_USER_ID, description="Positive integer user id")],
-        k: Annotated[int, Query(ge=1, le=MAX_K, description="Number of items to return")] = 10,
+        k: Annotated[int, Query(ge=1, description="Number of items to return")] = 10,
+        exclude: Annotated[list[int], Query(description="Item ids to leave out")] = [],  # noqa: B006
     ) -> dict:
-        result = recommender(request).recommend(user_id, k)
-        return {
-            "user_id": result.user_id,
-            "items": [{"item_id": i, "score": s} for i, s in zip(result.item_ids, result.scores, strict=True)],
-            "model_version": result.model_version,
-            "embedding_version": result.embedding_version,
-            "fallback": result.fallback,
-            "candidates": result.candidates,
-        }
+        return serve(request, user_id, k, exclude)
+
+    @app.post("/recommend")
+    def recommend_post(request: Request, body: RecommendRequest) -> dict:
+        return serve(request, body.user_id, body.k, body.exclude_item_ids)
 
     return app
+
+
+def create_production_app() -> FastAPI:
+    """Factory for ``uvicorn --factory`` with several workers: settings from the environment, JSON logs,
+    ``/metrics`` summed over the workers (``relay serve`` points PROMETHEUS_MULTIPROC_DIR at one folder)."""
+    return create_app(json_logs=True, all_workers_metrics=True)
+
+
+def _response(result: Recommendation, request_id: str) -> dict:
+    return {
+        "user_id": result.user_id,
+        "items": [
+            {"item_id": item, "score": score, "propensity": propensity}
+            for item, score, propensity in zip(result.item_ids, result.scores, result.propensities, strict=True)
+        ],
+        "model_version": result.model_version,
+        "embedding_version": result.embedding_version,
+        "fallback": result.fallback,
+        "candidates": result.candidates,
+        "request_id": request_id,
+    }

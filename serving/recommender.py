@@ -1,21 +1,28 @@
-"""The request path, free of HTTP: retrieve by embedding, fetch online features, rank.
+"""The request path, free of HTTP: retrieval, online features, ranking, calibration, rules.
+
+1. faiss retrieval over the champion's item embeddings (``n_candidates``);
+2. Feast online features (``serving.online``);
+3. the champion ranker and 4. its calibrator: P(click | impression);
+5. business rules: drop already-seen items, cap items per category (``serving.rules``);
+6. a ``Recommendation`` that names the model version and each item's serving propensity.
 
 Kept apart from FastAPI so it can be tested and benchmarked directly.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from feast import FeatureStore
 
-from feature_repo.retrieval import online_features
-from feature_repo.views import user_embedding_view_name
+from serving.online import OnlineReader
+from serving.options import ServingOptions
+from serving.rules import draw_slate, unseen_mask
 from training.ranker.bundle import RankerBundle
-
-N_CANDIDATES = 200
 
 
 @dataclass(frozen=True)
@@ -23,10 +30,17 @@ class Recommendation:
     user_id: int
     item_ids: list[int]
     scores: list[float | None]
+    propensities: list[float]
     model_version: int
     embedding_version: int
     fallback: str | None = None
     candidates: int = 0
+    filtered_seen: int = 0
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+
+def _clock() -> pd.Timestamp:
+    return pd.Timestamp.now(tz="UTC")
 
 
 @dataclass
@@ -34,42 +48,98 @@ class Recommender:
     store: FeatureStore
     bundle: RankerBundle
     model_version: int
-    n_candidates: int = N_CANDIDATES
-    stats: dict[str, int] = field(default_factory=lambda: {"requests": 0, "fallbacks": 0, "guarded_values": 0})
+    options: ServingOptions = field(default_factory=ServingOptions)
+    clock: Callable[[], pd.Timestamp] = _clock
+    online: OnlineReader = field(init=False)
+    guarded_values: int = 0
 
-    def user_vector(self, user_id: int) -> np.ndarray | None:
-        ref = f"{user_embedding_view_name(self.bundle.embedding_version)}:user_embedding"
-        values = self.store.get_online_features(features=[ref], entity_rows=[{"user_id": int(user_id)}]).to_dict()
-        vector = values["user_embedding"][0]
-        return None if vector is None or len(vector) == 0 else np.asarray(vector, dtype=np.float32)
+    def __post_init__(self) -> None:
+        self.online = OnlineReader(
+            self.store,
+            self.bundle.item_ids,
+            self.bundle.features,
+            self.bundle.embedding_version,
+            dim=self.bundle.item_vectors.shape[1],
+            ttl_s=self.options.item_cache_ttl_s,
+        )
+        self._category_of = dict(zip(self.bundle.item_ids.tolist(), self.bundle.item_categories.tolist(), strict=True))
 
-    def recommend(self, user_id: int, k: int) -> Recommendation:
-        self.stats["requests"] += 1
-        vector = self.user_vector(user_id)
-        if vector is None:
-            self.stats["fallbacks"] += 1
-            items = self.bundle.popular_items[:k]
-            return Recommendation(
-                user_id=user_id,
-                item_ids=[int(i) for i in items],
-                scores=[None] * len(items),
-                model_version=self.model_version,
-                embedding_version=self.bundle.embedding_version,
-                fallback="popularity",
+    def recommend(
+        self, user_id: int, k: int, exclude: list[int] | None = None, rng: np.random.Generator | None = None
+    ) -> Recommendation:
+        timer = _StageTimer()
+        options = self.options
+        with timer("user_lookup"):
+            user = self.online.user(user_id)
+        seen = np.concatenate([user.recent_items, np.asarray(exclude or [], dtype=np.int64)])
+        if not options.filter_seen:
+            seen = np.asarray(exclude or [], dtype=np.int64)
+        if user.vector is None:
+            return self._popular(user_id, k, seen, "no_user_embedding", timer)
+        with timer("retrieval"):
+            positions, _ = self.bundle.retrieve_positions(user.vector[None, :], options.n_candidates)
+            positions = positions[0][positions[0] >= 0]
+            unseen = unseen_mask(self.bundle.item_ids[positions], seen)
+            filtered = int((~unseen).sum())
+            positions = positions[unseen]
+        if len(positions) == 0:
+            return self._popular(user_id, k, seen, "no_candidates", timer)
+        categories = self.bundle.item_categories[positions]
+        with timer("features"):
+            features = self.online.matrix(user, user_id, positions, categories, self.clock())
+        with timer("ranking"):
+            scores, report = self.bundle.score_matrix(features)
+            self.guarded_values += report.changed
+        with timer("rules"):
+            slate = draw_slate(
+                scores, categories, np.ones(len(scores), bool), k, options.max_per_category, options.temperature, rng
             )
-        positions, _ = self.bundle.retrieve_positions(vector[None, :], self.n_candidates)
-        candidates = self.bundle.item_ids[positions[0]]
-        categories = self.bundle.item_categories[positions[0]]
-        now = pd.Timestamp.now(tz="UTC")
-        features = online_features(self.store, user_id, candidates, categories, self.bundle.embedding_version, now)
-        self.stats["guarded_values"] += self.bundle.guard(features)[1].changed
-        scores = self.bundle.score(features)
-        order = np.argsort(-scores, kind="stable")[:k]
         return Recommendation(
             user_id=user_id,
-            item_ids=[int(i) for i in candidates[order]],
-            scores=[float(s) for s in scores[order]],
+            item_ids=[int(i) for i in self.bundle.item_ids[positions[slate.positions]]],
+            scores=[float(s) for s in scores[slate.positions]],
+            propensities=[float(p) for p in slate.propensities],
             model_version=self.model_version,
             embedding_version=self.bundle.embedding_version,
-            candidates=len(candidates),
+            candidates=len(positions),
+            filtered_seen=filtered,
+            stage_seconds=timer.seconds,
         )
+
+    def _popular(self, user_id: int, k: int, seen: np.ndarray, reason: str, timer: _StageTimer) -> Recommendation:
+        """Users without an embedding get the most popular unseen items, under the same category cap."""
+        with timer("rules"):
+            items = self.bundle.popular_items
+            items = items[unseen_mask(items, seen)]
+            categories = np.asarray([self._category_of.get(int(i), -1) for i in items], dtype=np.int64)
+            order = -np.arange(len(items), dtype=np.float64)  # popularity order as the score
+            slate = draw_slate(order, categories, np.ones(len(items), bool), k, self.options.max_per_category)
+        return Recommendation(
+            user_id=user_id,
+            item_ids=[int(i) for i in items[slate.positions]],
+            scores=[None] * len(slate.positions),
+            propensities=[1.0] * len(slate.positions),
+            model_version=self.model_version,
+            embedding_version=self.bundle.embedding_version,
+            fallback=reason,
+            stage_seconds=timer.seconds,
+        )
+
+
+class _StageTimer:
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def __call__(self, stage: str) -> _Stage:
+        return _Stage(self, stage)
+
+
+class _Stage:
+    def __init__(self, timer: _StageTimer, stage: str) -> None:
+        self.timer, self.stage = timer, stage
+
+    def __enter__(self) -> None:
+        self.start = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        self.timer.seconds[self.stage] = self.timer.seconds.get(self.stage, 0.0) + time.perf_counter() - self.start

@@ -109,7 +109,7 @@ def test_serving_returns_a_real_recommendation_from_the_champion(pipeline):
         assert scores == sorted(scores, reverse=True)
 
         unknown = client.get("/recommend/987654321").json()
-        assert unknown["fallback"] == "popularity" and len(unknown["items"]) == 10
+        assert unknown["fallback"] == "no_user_embedding" and len(unknown["items"]) == 10
 
         malformed = client.get("/recommend/not-a-user")
         assert malformed.status_code == 422 and malformed.json()["detail"].startswith("user_id:")

@@ -5,20 +5,27 @@ databases and Feast project (so its own Redis keys), and removes them afterwards
 import os
 import shutil
 import socket
+import subprocess
+import sys
+import time
 from datetime import timedelta
+from pathlib import Path
 from uuid import uuid4
 
 import dagster as dg
+import httpx
+import pandas as pd
 import psycopg2
 import pytest
 import redis
 from fastapi.testclient import TestClient
 
 from feature_repo.store import open_store
-from relay import lake, registry
+from relay import lake, registry, services
 from relay.config import REPO_ROOT, RelaySettings
 from relay.events import most_active_user
-from relay.services import drop_databases, ensure_databases, start_mlflow
+from relay.landing import served_files
+from relay.services import drop_databases
 from serving.app import create_app
 from tests.pipeline import materialize_days, materialize_training, tiny_world
 
@@ -47,8 +54,7 @@ def production(tmp_path_factory):
         mlflow_port=_free_port(),
     )
     settings.ensure_dirs()
-    ensure_databases(settings)
-    server = start_mlflow(settings, log=settings.root / "mlflow-server.log")
+    assert services.up(settings, only=["mlflow"])["mlflow"]["running"]  # creates the databases first
     previous_url = os.environ.get("RELAY_DAGSTER_PG_URL")
     os.environ["RELAY_DAGSTER_PG_URL"] = settings.database_url("dagster")
     shutil.copyfile(REPO_ROOT / "infra" / "production" / "dagster.yaml", settings.dagster_home / "dagster.yaml")
@@ -62,7 +68,7 @@ def production(tmp_path_factory):
     finally:
         instance.dispose()
         open_store(settings).teardown()  # the project's Redis keys and online tables
-        server.stop()
+        services.down(settings)
         drop_databases(settings)
         if previous_url is None:
             os.environ.pop("RELAY_DAGSTER_PG_URL", None)
@@ -93,3 +99,37 @@ def test_serving_reads_redis_and_the_champion_from_the_tracking_server(productio
     with TestClient(create_app(settings)) as client:
         body = client.get(f"/recommend/{user}", params={"k": 5}).json()
     assert body["fallback"] is None and len(body["items"]) == 5 and body["model_version"] == 1
+    (served,) = served_files(settings.served_dir, pd.Timestamp.now(tz="UTC").date())  # the feedback log
+    assert pd.read_parquet(served)["event_id"].str.startswith("srv-").all()
+
+
+def _relay(settings: RelaySettings, *args: str) -> subprocess.CompletedProcess:
+    relay = str(Path(sys.executable).with_name("relay"))
+    return subprocess.run([relay, *args], env=services.service_env(settings), capture_output=True, text=True)
+
+
+def test_relay_services_run_the_dagster_webserver_and_daemon_on_postgres(production):
+    settings, *_ = production
+    port = _free_port()
+    up = _relay(settings, "services", "up", "--only", "dagster-webserver", "--only", "dagster-daemon",
+                "--dagster-port", str(port))  # fmt: skip
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert httpx.get(f"http://127.0.0.1:{port}/server_info", timeout=10).status_code == 200
+        status = _relay(settings, "services", "status").stdout
+        assert "dagster-daemon" in status and "mlflow" in status and "stopped" not in status
+        deadline = time.monotonic() + 120
+        heartbeats = 0
+        while not heartbeats and time.monotonic() < deadline:  # the daemon's heartbeats land in Postgres
+            url = settings.database_url("dagster", driver=False)
+            with psycopg2.connect(url) as connection, connection.cursor() as cursor:
+                cursor.execute("SELECT count(*) FROM daemon_heartbeats")
+                heartbeats = cursor.fetchone()[0]
+            time.sleep(2)
+        assert heartbeats > 0
+    finally:
+        down = _relay(settings, "services", "down", "--only", "dagster-webserver", "--only", "dagster-daemon")
+    assert "stopped: dagster-webserver, dagster-daemon" in down.stdout
+    with socket.socket() as sock:
+        assert sock.connect_ex(("127.0.0.1", port)) != 0
+    assert services.status(settings)["mlflow"]["running"]  # the others keep running

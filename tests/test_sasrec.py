@@ -102,6 +102,7 @@ def test_as_of_day_embeddings_use_only_earlier_clicks():
         pd.Timestamp("2026-01-08", tz="UTC"),
     ]
     assert table["embedding_version"].tolist() == [4, 4]
+    assert [list(items) for items in table["recent_items"]] == [[3, 4], [3, 4, 5]]  # as known at each stamp
     expected = model.user_vectors(torch.as_tensor(left_pad(vocabulary.encode(np.array([3, 4])), 6)[None, :]))[0].numpy()
     np.testing.assert_allclose(table["user_embedding"].iloc[0], expected, atol=1e-6)
 

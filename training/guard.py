@@ -42,24 +42,30 @@ class FeatureGuard:
     def apply(self, frame: pd.DataFrame, features: list[str]) -> tuple[pd.DataFrame, GuardReport]:
         """A guarded copy of ``frame`` and the report of every change. NaN stays NaN (missing)."""
         out = frame.copy()
-        report = GuardReport(rows=len(frame))
-        for name in features:
-            values = pd.to_numeric(out[name], errors="coerce").astype("float64").to_numpy(copy=True)
-            infinite = np.isinf(values)
-            values[infinite] = np.nan
-            low, high = self.bounds.get(name, (None, None))
-            below = values < low if low is not None else np.zeros(len(values), dtype=bool)
-            above = values > high if high is not None else np.zeros(len(values), dtype=bool)
-            if low is not None:
-                values[below] = low
-            if high is not None:
-                values[above] = high
-            out[name] = values
-            for counts, mask in (
-                (report.non_finite, infinite),
-                (report.clipped_low, below),
-                (report.clipped_high, above),
-            ):
-                if mask.any():
-                    counts[name] = int(mask.sum())
+        matrix = np.column_stack(
+            [pd.to_numeric(out[name], errors="coerce").astype("float64").to_numpy() for name in features]
+        ) if features else np.empty((len(frame), 0))  # fmt: skip
+        guarded, report = self.apply_matrix(matrix, features)
+        for index, name in enumerate(features):
+            out[name] = guarded[:, index]
         return out, report
+
+    def apply_matrix(self, matrix: np.ndarray, features: list[str]) -> tuple[np.ndarray, GuardReport]:
+        """The same guard on a (rows, features) float matrix, columns in ``features`` order (serving's path)."""
+        values = np.array(matrix, dtype=np.float64, copy=True)
+        low = np.array([_bound(self.bounds.get(name, (None, None))[0]) for name in features], dtype=np.float64)
+        high = np.array([_bound(self.bounds.get(name, (None, None))[1]) for name in features], dtype=np.float64)
+        infinite = np.isinf(values)
+        values[infinite] = np.nan
+        with np.errstate(invalid="ignore"):
+            below, above = values < low, values > high  # comparisons with NaN (no bound, missing) are False
+        values = np.where(below, low, np.where(above, high, values))
+        report = GuardReport(rows=len(values))
+        for counts, mask in ((report.non_finite, infinite), (report.clipped_low, below), (report.clipped_high, above)):
+            for index in np.flatnonzero(mask.any(axis=0)):
+                counts[features[index]] = int(mask[:, index].sum())
+        return values, report
+
+
+def _bound(value: float | None) -> float:
+    return np.nan if value is None else float(value)

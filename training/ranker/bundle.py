@@ -59,10 +59,14 @@ class RankerBundle:
 
     def score(self, frame: pd.DataFrame) -> np.ndarray:
         """Calibrated P(click | impression); a non-finite score is a model defect and raises."""
-        scores = self.score_unchecked(frame)
-        if not np.isfinite(scores).all():
-            raise ValueError(f"ranker produced {int((~np.isfinite(scores)).sum())} non-finite scores")
-        return scores
+        return _finite(self.score_unchecked(frame))
+
+    def score_matrix(self, matrix: np.ndarray) -> tuple[np.ndarray, GuardReport]:
+        """``score`` for a (rows, features) matrix in ``self.features`` order: serving's path,
+        with no per-column frame work."""
+        guarded, report = FeatureGuard(self.bounds).apply_matrix(matrix, self.features)
+        raw = self.ranker.raw_scores(guarded)
+        return _finite(self.calibrator.apply(raw) if self.calibrator is not None else raw), report
 
     # -- retrieval ---------------------------------------------------------------------
     @property
@@ -139,6 +143,12 @@ class RankerBundle:
             bounds={name: (low, high) for name, (low, high) in meta.get("bounds", {}).items()},
             metadata=dict(meta.get("metadata", {})),
         )
+
+
+def _finite(scores: np.ndarray) -> np.ndarray:
+    if not np.isfinite(scores).all():
+        raise ValueError(f"ranker produced {int((~np.isfinite(scores)).sum())} non-finite scores")
+    return scores
 
 
 def hnsw_index(vectors: np.ndarray) -> faiss.Index:

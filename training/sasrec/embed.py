@@ -14,6 +14,8 @@ import torch
 from training.sasrec.data import Vocabulary, left_pad, user_sequences
 from training.sasrec.model import SASRec
 
+RECENT_ITEMS = 100  # clicks remembered per user for the "already seen" rule
+
 
 def _stamp(frame: pd.DataFrame, version: int) -> pd.DataFrame:
     """Stamp rows with their knowledge time: a row is known once its inputs are (its event time)."""
@@ -45,7 +47,8 @@ def user_embedding_table(
     batch_size: int = 1024,
 ) -> pd.DataFrame:
     """As-of-day user embeddings: for every (user, day with a click), a row stamped at the next
-    midnight holding the embedding of all clicks up to the end of that day."""
+    midnight holding the embedding of all clicks up to the end of that day, and the distinct
+    items among the last ``RECENT_ITEMS`` clicks (serving filters them out as already seen)."""
     model.eval()
     frame = clicks[["user_id", "item_id", "ts"]].sort_values(["user_id", "ts"], kind="stable").reset_index(drop=True)
     frame = frame[vocabulary.encode(frame["item_id"].to_numpy()) > 0].reset_index(drop=True)
@@ -59,6 +62,10 @@ def user_embedding_table(
     stamps = (days[last_of_day] + pd.Timedelta(days=1)).to_numpy()
 
     vectors = np.zeros((len(ends), model.config.dim), dtype=np.float32)
+    recent = [
+        np.unique(vocabulary.decode(sequences[int(users[r])][max(0, starts[r] + 1 - RECENT_ITEMS) : starts[r] + 1]))
+        for r in range(len(ends))
+    ]
     for start in range(0, len(ends), batch_size):
         batch_rows = range(start, min(start + batch_size, len(ends)))
         batch = np.stack(
@@ -70,6 +77,7 @@ def user_embedding_table(
             "user_id": users.astype(np.int64),
             "event_timestamp": pd.to_datetime(stamps, utc=True),
             "user_embedding": list(vectors),
+            "recent_items": recent,
         }
     )
     return _stamp(table, version)

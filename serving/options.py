@@ -1,0 +1,30 @@
+"""Serving knobs, read from ``RELAY_SERVING_<FIELD>`` (the platform's paths come from RelaySettings)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServingOptions(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RELAY_SERVING_", frozen=True)
+
+    n_candidates: int = Field(default=200, ge=1, le=5000, description="Items retrieved by faiss per request.")
+    max_k: int = Field(default=100, ge=1, description="Largest k a request may ask for.")
+    max_per_category: int | None = Field(default=3, ge=1, description="Business rule; None disables the cap.")
+    filter_seen: bool = Field(default=True, description="Drop items the user already consumed.")
+    temperature: float = Field(
+        default=0.0,
+        ge=0.0,
+        description="Exploration: 0 serves the ranking greedily (propensity 1); >0 samples slates by "
+        "Plackett-Luce on score logits and logs each shown item's propensity.",
+    )
+    max_body_bytes: int = Field(default=16_384, ge=256, description="Larger request bodies get 413.")
+    max_exclude: int = Field(default=1_000, ge=0, description="Most item ids a request may exclude.")
+    poll_s: float = Field(default=5.0, gt=0, description="How often the champion alias is checked.")
+    item_cache_ttl_s: float = Field(
+        default=60.0, ge=0, description="Item-side online features are re-read from Feast this often."
+    )
+    log_impressions: bool = Field(default=True, description="Write served slates into the landing area.")
+    flush_s: float = Field(default=10.0, gt=0, description="Most seconds a served impression waits in memory.")
+    flush_rows: int = Field(default=20_000, ge=1, description="Flush the impression log at this many rows.")
