@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -102,6 +103,13 @@ def service_env(settings: RelaySettings) -> dict[str, str]:
     if settings.profile == "production":
         env["RELAY_DAGSTER_PG_URL"] = settings.database_url("dagster")
     return env
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now (for tests and benchmarks that start servers)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def wait_for(url: str, timeout_s: float, process: subprocess.Popen | None = None) -> None:

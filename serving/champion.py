@@ -8,6 +8,7 @@ one keeps serving and the failure is logged and counted.
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import Callable
 
@@ -73,6 +74,9 @@ class ChampionWatcher:
                 if current is None:
                     raise
                 return False
+            # Startup objects (Feast protos, the model) are long-lived: keep them out of the collector's
+            # full passes, which otherwise stall every request for ~0.5 s now and then.
+            gc.freeze()
             self.current = loaded
             if current is not None:
                 self.metrics.swaps.inc()

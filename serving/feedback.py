@@ -13,6 +13,7 @@ import threading
 import uuid
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -38,7 +39,7 @@ class ImpressionLog:
         with self._lock:
             rows = self._rows
             rows["event_id"].extend(f"srv-{request_id}-{position}" for position in range(1, k + 1))
-            rows["ts"].extend([ts] * k)
+            rows["ts"].extend([ts.value] * k)  # ns since the epoch, UTC
             rows["user_id"].extend([user_id] * k)
             rows["item_id"].extend(item_ids)
             rows["event_type"].extend(["impression"] * k)
@@ -51,25 +52,41 @@ class ImpressionLog:
             self.flush()
 
     def flush(self) -> list[Path]:
-        """Write what is buffered, one file per day; returns the files written."""
+        """Write what is buffered, one file per day; returns the files written.
+
+        Built with pyarrow directly (no pandas): a flush runs beside live requests, so it must be short.
+        """
         with self._lock:
             rows, self._rows = self._rows, {column: [] for column in RAW_LOG_COLUMNS}
         if not rows["event_id"]:
             return []
-        frame = pd.DataFrame(rows).astype(
-            {"user_id": "int64", "item_id": "int64", "position": "int64", "propensity": "float64"}
+        stamps = np.array(rows["ts"], dtype="datetime64[ns]")
+        table = pa.table(
+            {
+                "event_id": pa.array(rows["event_id"], pa.string()),
+                "ts": pa.array(stamps).cast(pa.timestamp("ns", tz="UTC")),
+                "user_id": pa.array(rows["user_id"], pa.int64()),
+                "item_id": pa.array(rows["item_id"], pa.int64()),
+                "event_type": pa.array(rows["event_type"], pa.string()),
+                "position": pa.array(rows["position"], pa.int64()),
+                "propensity": pa.array(rows["propensity"], pa.float64()),
+                "timespent_s": pa.array(rows["timespent_s"], pa.float64()),
+                "session_id": pa.array(rows["session_id"], pa.string()),
+            }
         )
-        frame["ts"] = pd.to_datetime(frame["ts"], utc=True).astype("datetime64[ns, UTC]")
+        days = stamps.astype("datetime64[D]")
         written = []
-        for day, part in frame.groupby(frame["ts"].dt.strftime("%Y-%m-%d"), sort=True):
+        for day in np.unique(days):
+            part = table.filter(pa.array(days == day))
+            day = str(day)
             directory = served_day_dir(self.served_dir, day)
             directory.mkdir(parents=True, exist_ok=True)
             target = directory / f"part-{uuid.uuid4().hex}.parquet"
             tmp = target.with_suffix(".parquet.tmp")
-            pq.write_table(pa.Table.from_pandas(part.reset_index(drop=True), preserve_index=False), tmp)
+            pq.write_table(part, tmp)
             os.replace(tmp, target)
             written.append(target)
-            self.written += len(part)
+            self.written += part.num_rows
         return written
 
     def start(self, flush_s: float) -> None:

@@ -19,6 +19,6 @@ def configure_json_logs(level: int = logging.INFO) -> None:
             structlog.processors.JSONRenderer(sort_keys=False),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.WriteLoggerFactory(file=sys.stderr),  # one write per line: workers never interleave
         cache_logger_on_first_use=False,
     )

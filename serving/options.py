@@ -23,7 +23,7 @@ class ServingOptions(BaseSettings):
     max_exclude: int = Field(default=1_000, ge=0, description="Most item ids a request may exclude.")
     poll_s: float = Field(default=5.0, gt=0, description="How often the champion alias is checked.")
     item_cache_ttl_s: float = Field(
-        default=60.0, ge=0, description="Item-side online features are re-read from Feast this often."
+        default=60.0, ge=0, description="How often serving checks whether the item views were re-materialized."
     )
     log_impressions: bool = Field(default=True, description="Write served slates into the landing area.")
     flush_s: float = Field(default=10.0, gt=0, description="Most seconds a served impression waits in memory.")

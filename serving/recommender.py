@@ -62,6 +62,7 @@ class Recommender:
             dim=self.bundle.item_vectors.shape[1],
             ttl_s=self.options.item_cache_ttl_s,
         )
+        _ = self.bundle.index  # build the HNSW graph now, not in the first request
         self._category_of = dict(zip(self.bundle.item_ids.tolist(), self.bundle.item_categories.tolist(), strict=True))
 
     def recommend(

@@ -5,30 +5,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
+from relay.services import free_port, wait_for
+
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_ok(url: str, deadline: float) -> None:
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(1)
-    raise AssertionError(f"{url} did not answer 200 in time")
 
 
 def _port_closed(port: int) -> bool:
@@ -37,7 +20,7 @@ def _port_closed(port: int) -> bool:
 
 
 def test_ui_starts_both_servers_and_stops_on_sigterm(settings):
-    dagster_port, mlflow_port = _free_port(), _free_port()
+    dagster_port, mlflow_port = free_port(), free_port()
     relay = str(Path(sys.executable).with_name("relay"))
     process = subprocess.Popen(
         [relay, "ui", "--dagster-port", str(dagster_port), "--mlflow-port", str(mlflow_port)],
@@ -47,9 +30,8 @@ def test_ui_starts_both_servers_and_stops_on_sigterm(settings):
         text=True,
     )
     try:
-        deadline = time.monotonic() + 240
-        _wait_ok(f"http://127.0.0.1:{dagster_port}/server_info", deadline)
-        _wait_ok(f"http://127.0.0.1:{mlflow_port}/health", deadline)
+        wait_for(f"http://127.0.0.1:{dagster_port}/server_info", 240, process)
+        wait_for(f"http://127.0.0.1:{mlflow_port}/health", 120, process)
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=90)
     finally:

@@ -25,17 +25,11 @@ from relay import lake, registry, services
 from relay.config import REPO_ROOT, RelaySettings
 from relay.events import most_active_user
 from relay.landing import served_files
-from relay.services import drop_databases
+from relay.services import drop_databases, free_port
 from serving.app import create_app
 from tests.pipeline import materialize_days, materialize_training, tiny_world
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _redis_keys(project: str) -> int:
@@ -51,7 +45,7 @@ def production(tmp_path_factory):
         profile="production",
         database_prefix=f"relay_test_{tag}",
         feast_project=f"relay_test_{tag}",
-        mlflow_port=_free_port(),
+        mlflow_port=free_port(),
     )
     settings.ensure_dirs()
     assert services.up(settings, only=["mlflow"])["mlflow"]["running"]  # creates the databases first
@@ -110,7 +104,7 @@ def _relay(settings: RelaySettings, *args: str) -> subprocess.CompletedProcess:
 
 def test_relay_services_run_the_dagster_webserver_and_daemon_on_postgres(production):
     settings, *_ = production
-    port = _free_port()
+    port = free_port()
     up = _relay(settings, "services", "up", "--only", "dagster-webserver", "--only", "dagster-daemon",
                 "--dagster-port", str(port))  # fmt: skip
     try:
