@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable
 
 import structlog
+from mlflow.exceptions import MlflowException
 
 from feature_repo.store import open_store
 from relay import registry
@@ -53,11 +54,24 @@ class ChampionWatcher:
         self._lock = threading.Lock()  # one load at a time
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._client: registry.MlflowClient | None = None
+
+    def _champion_version(self) -> int | None:
+        """The alias's version: one registry query (configuring MLflow runs once, not every poll,
+        because a poll holds the GIL that live requests need)."""
+        if self._client is None:
+            registry.configure(self.settings)
+            self._client = registry.MlflowClient(self.settings.tracking_uri, self.settings.tracking_uri)
+        try:
+            version = self._client.get_model_version_by_alias(self.settings.ranker_model_name, registry.CHAMPION)
+        except MlflowException:  # no registered model or no alias yet (as registry.alias_version)
+            return None
+        return int(version.version)
 
     def check(self) -> bool:
         """Load the champion if the alias moved; True when a new model now serves."""
         with self._lock:
-            version = champion_version(self.settings)
+            version = self._champion_version()
             current = self.current
             if version is None or (current is not None and current.model_version == version):
                 return False

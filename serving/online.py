@@ -5,8 +5,8 @@ with 200 (user, item, category) rows reads the same user row 200 times and then 
 derives features column by column in pandas (~30 ms). Serving instead reads the user once, the
 user x category rows once per distinct category, and the item side from a snapshot of the item
 views, re-read from the online store when those are re-materialized (checked every ``ttl_s``;
-item features change once a day), then fills and derives with the specs' rules in numpy. ``tests/test_serving.py`` holds the
-matrix equal to ``finalize_features`` over the feature service's rows.
+item features change once a day), then fills and derives with the specs' rules in numpy.
+``tests/test_serving.py`` holds the matrix equal to ``finalize_features`` over the service's rows.
 """
 
 from __future__ import annotations
