@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
 from pathlib import Path
 
 from relay.config import REPO_ROOT
+from training.digest import sha256_file
 
 
 def git_commit() -> str:
@@ -26,18 +26,10 @@ def git_commit() -> str:
     return f"{commit}-dirty" if dirty else commit
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def artifact_digests(directory: Path) -> dict[str, str]:
     """Relative path -> sha256 of every file under ``directory``."""
     return {
-        str(path.relative_to(directory)): file_sha256(path) for path in sorted(directory.rglob("*")) if path.is_file()
+        str(path.relative_to(directory)): sha256_file(path) for path in sorted(directory.rglob("*")) if path.is_file()
     }
 
 

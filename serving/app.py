@@ -127,6 +127,8 @@ def create_app(
             metrics.stage_latency.labels(stage=stage).observe(seconds)
         if result.fallback:
             metrics.fallbacks.labels(reason=result.fallback).inc()
+        if result.guarded_values:
+            metrics.guarded_values.inc(result.guarded_values)
         if result.filtered_seen:
             metrics.filtered.labels(rule="already_seen").inc(result.filtered_seen)
         impressions = request.app.state.impressions

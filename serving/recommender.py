@@ -12,7 +12,8 @@ Kept apart from FastAPI so it can be tested and benchmarked directly.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -36,7 +37,23 @@ class Recommendation:
     fallback: str | None = None
     candidates: int = 0
     filtered_seen: int = 0
+    guarded_values: int = 0  # feature values the contract guard clipped or nulled
     stage_seconds: dict[str, float] = field(default_factory=dict)
+
+
+class StageTimer:
+    """Seconds spent per named stage of one request (``with timer("ranking"): ...``)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
 
 
 def _clock() -> pd.Timestamp:
@@ -51,7 +68,6 @@ class Recommender:
     options: ServingOptions = field(default_factory=ServingOptions)
     clock: Callable[[], pd.Timestamp] = _clock
     online: OnlineReader = field(init=False)
-    guarded_values: int = 0
 
     def __post_init__(self) -> None:
         self.online = OnlineReader(
@@ -68,7 +84,7 @@ class Recommender:
     def recommend(
         self, user_id: int, k: int, exclude: list[int] | None = None, rng: np.random.Generator | None = None
     ) -> Recommendation:
-        timer = _StageTimer()
+        timer = StageTimer()
         options = self.options
         with timer("user_lookup"):
             user = self.online.user(user_id)
@@ -90,7 +106,7 @@ class Recommender:
             features = self.online.matrix(user, user_id, positions, categories, self.clock())
         with timer("ranking"):
             scores, report = self.bundle.score_matrix(features)
-            self.guarded_values += report.changed
+            guarded = report.changed
         with timer("rules"):
             slate = draw_slate(
                 scores, categories, np.ones(len(scores), bool), k, options.max_per_category, options.temperature, rng
@@ -104,10 +120,11 @@ class Recommender:
             embedding_version=self.bundle.embedding_version,
             candidates=len(positions),
             filtered_seen=filtered,
+            guarded_values=guarded,
             stage_seconds=timer.seconds,
         )
 
-    def _popular(self, user_id: int, k: int, seen: np.ndarray, reason: str, timer: _StageTimer) -> Recommendation:
+    def _popular(self, user_id: int, k: int, seen: np.ndarray, reason: str, timer: StageTimer) -> Recommendation:
         """Users without an embedding get the most popular unseen items, under the same category cap."""
         with timer("rules"):
             items = self.bundle.popular_items
@@ -125,22 +142,3 @@ class Recommender:
             fallback=reason,
             stage_seconds=timer.seconds,
         )
-
-
-class _StageTimer:
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-
-    def __call__(self, stage: str) -> _Stage:
-        return _Stage(self, stage)
-
-
-class _Stage:
-    def __init__(self, timer: _StageTimer, stage: str) -> None:
-        self.timer, self.stage = timer, stage
-
-    def __enter__(self) -> None:
-        self.start = time.perf_counter()
-
-    def __exit__(self, *exc: object) -> None:
-        self.timer.seconds[self.stage] = self.timer.seconds.get(self.stage, 0.0) + time.perf_counter() - self.start

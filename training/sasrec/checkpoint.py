@@ -10,16 +10,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from training.digest import sha256_file
 from training.sasrec.data import Vocabulary
 from training.sasrec.model import SASRec, SASRecConfig
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def save_checkpoint(path: Path, model: SASRec, vocabulary: Vocabulary, extra: dict | None = None) -> str:
