@@ -32,9 +32,9 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from feature_repo.build import count_feature_rows
-from feature_repo.retrieval import historical_features, with_categories
-from feature_repo.store import apply_repo, open_store
+from core import lake
+from core.events import read_events
+from core.settings import RelaySettings
 from feature_repo.tables import (
     FEATURE_TABLES,
     RANKER_FEATURES,
@@ -43,17 +43,17 @@ from feature_repo.tables import (
     embedding_dir,
     table_glob,
 )
+from features.build import count_feature_rows
+from features.feast_store import apply_repo, open_store
+from features.retrieval import historical_features, with_categories
 from orchestration.assets.features import ONLINE_DAYS
 from orchestration.checks import all_checks
 from orchestration.definitions import all_assets
 from orchestration.resources import build_resources
-from relay import lake
-from relay.config import RelaySettings
-from relay.embeddings import write_embedding_tables
-from relay.events import read_events
 from simulator.simulate import simulate
 from simulator.world import WorldConfig
 from training.sasrec.data import Vocabulary
+from training.sasrec.embedding_tables import write_embedding_tables
 from training.sasrec.model import SASRec, SASRecConfig
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}

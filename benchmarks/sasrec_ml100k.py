@@ -21,8 +21,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from relay.config import get_settings
-from relay.importers.movielens import fetch_wheel, load
+from core.settings import get_settings
+from ingest.importers.movielens import fetch_wheel, load
 from training.sasrec.loo import evaluate_popularity, evaluate_sasrec, leave_one_out
 from training.sasrec.train import SASRecTrainConfig, train_sasrec
 

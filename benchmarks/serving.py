@@ -39,16 +39,18 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from feature_repo.store import open_store
-from relay import lake, registry, services
-from relay.config import RelaySettings, get_settings
-from relay.landing import landed_days
-from relay.pipeline import run_cycle
+from core import lake
+from core.landing import landed_days
+from core.settings import RelaySettings, get_settings
+from features.feast_store import open_store
+from orchestration.runner import run_cycle
+from relay import services
 from relay.services import free_port
 from serving.champion import champion_version, load_recommender
 from serving.options import ServingOptions
 from simulator.simulate import simulate
 from simulator.world import WorldConfig
+from training import registry
 
 TARGET_P99_MS = 30.0
 UNKNOWN_USER_SHARE = 0.05  # newcomers without an embedding take the fallback path

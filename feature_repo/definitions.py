@@ -1,14 +1,14 @@
 """Module-level Feast objects for the ``feast`` CLI (``feast -c feature_repo apply``).
 
-Relay's own processes apply the same objects through ``feature_repo.store.apply_repo``.
+Relay's own processes apply the same objects through ``features.feast_store.apply_repo``.
 Embedding views exist once per SASRec model version found on disk; they are attached as
 module attributes so ``feast apply`` keeps them instead of deleting them.
 """
 
+from core.settings import get_settings
 from feature_repo.entities import category, item, user
 from feature_repo.tables import ITEM_FEATURES, USER_CATEGORY_FEATURES, USER_FEATURES, embedding_versions
 from feature_repo.views import embedding_views, feature_table_view, ranker_service
-from relay.config import get_settings
 
 _settings = get_settings()
 user_features = feature_table_view(_settings.features_dir, USER_FEATURES)

@@ -9,8 +9,8 @@ import dagster as dg
 from feature_repo.tables import FEATURE_TABLES
 from orchestration.partitions import daily_partitions, partition_days
 from orchestration.resources import LakeResource
-from relay.quality.contract_checks import check_accounting, check_feature_partitions
-from relay.quality.rules import RULES, RuleResult
+from quality.contract_checks import check_accounting, check_feature_partitions
+from quality.rules import RULES, RuleResult
 
 INGEST = "clean_events"
 # Partitioned asset checks are "preview" in Dagster 1.13; the warning would repeat on every load.
@@ -72,7 +72,7 @@ def _rule_check(rule: str) -> dg.AssetChecksDefinition:
         description=(function.__doc__ or rule).strip().splitlines()[0],
     )
     def _check(context: dg.AssetCheckExecutionContext, lake: LakeResource) -> dg.AssetCheckResult:
-        from relay.quality.run import run_rule
+        from quality.run_checks import run_rule
 
         return _to_check_result(run_rule(lake.settings(), rule, partition_days(context)))
 

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from core.settings import RelaySettings, get_settings
 from orchestration.assets import embeddings, evaluation, features, ingest, ranker, registry
 from orchestration.checks import all_checks
 from orchestration.jobs import (
@@ -14,7 +15,6 @@ from orchestration.jobs import (
 )
 from orchestration.resources import build_resources
 from orchestration.sensors import landing_sensor
-from relay.config import RelaySettings, get_settings
 
 all_assets = dg.load_assets_from_modules([ingest, features, embeddings, ranker, evaluation, registry])
 

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from relay.config import get_settings
+from core.settings import get_settings
 
 daily_partitions = dg.DailyPartitionsDefinition(start_date=get_settings().partitions_start, timezone="UTC")
 

@@ -11,9 +11,10 @@ import duckdb
 from feast import FeatureStore
 from pydantic import PrivateAttr
 
-from feature_repo.store import open_store
-from relay import lake, registry
-from relay.config import RelaySettings
+from core import lake
+from core.settings import RelaySettings
+from features.feast_store import open_store
+from training import registry
 
 
 class _SettingsResource(dg.ConfigurableResource):

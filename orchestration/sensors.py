@@ -4,10 +4,10 @@ import json
 
 import dagster as dg
 
+from core.landing import landed_days, partition_path
+from core.settings import get_settings
 from orchestration.jobs import daily_data_job
 from orchestration.partitions import daily_partitions
-from relay.config import get_settings
-from relay.landing import landed_days, partition_path
 
 
 @dg.sensor(job=daily_data_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.STOPPED)

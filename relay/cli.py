@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from relay.config import RelaySettings, get_settings, record_dataset
+from core.settings import RelaySettings, get_settings, record_dataset
 
 app = typer.Typer(help="Relay: orchestrated end-to-end MLOps for recommender systems.", no_args_is_help=True)
 console = Console()
@@ -104,7 +104,7 @@ def demo(
     if fresh and settings.root.exists():
         shutil.rmtree(settings.root)
     settings.ensure_dirs()
-    from relay.landing import landed_days
+    from core.landing import landed_days
 
     started = time.perf_counter()
     if not landed_days(settings.landing_dir):
@@ -112,7 +112,7 @@ def demo(
         simulate(days=60, users=2_000, items=1_000, seed=7, start=settings.partitions_start, sessions_per_user_day=0.45)
     days = landed_days(settings.landing_dir)
     console.rule(f"2/4 Dagster: ingest + features for {days[0]}..{days[-1]}, then the training cycle")
-    from relay.pipeline import run_cycle
+    from orchestration.runner import run_cycle
 
     cycle = run_cycle(
         settings, days[0], days[-1], training_config={"ops": {"sasrec_model": {"config": {"epochs": epochs}}}}
@@ -123,8 +123,8 @@ def demo(
     console.print(f"[bold]{'PROMOTED' if decision['promote'] else 'KEPT CHAMPION'}[/bold]: {decision['reason']}")
 
     console.rule("4/4 serve a recommendation from the champion")
-    from relay import lake
-    from relay.events import most_active_user
+    from core import lake
+    from core.events import most_active_user
 
     with lake.connect(settings) as con:
         active_user = most_active_user(con)
@@ -152,8 +152,8 @@ def run_pipeline(
     epochs: int = typer.Option(30, min=1, help="SASRec epochs (early stopping usually ends sooner)."),
 ) -> None:
     """Run the data job over a day range and then the training cycle, through Dagster."""
-    from relay.landing import landed_days
-    from relay.pipeline import run_cycle
+    from core.landing import landed_days
+    from orchestration.runner import run_cycle
 
     settings = _settings()
     days = landed_days(settings.landing_dir)
@@ -186,7 +186,7 @@ def incident(
         return
     if day is None:
         raise typer.BadParameter("--date is required", param_hint="--date")
-    from relay.incidents import inject_incident
+    from simulator.inject import inject_incident
 
     try:
         console.print(f"[red]injected[/red] {inject_incident(_settings(), kind, day, seed)}")
@@ -197,7 +197,7 @@ def incident(
 @app.command()
 def reland(day: str = typer.Argument(..., help="Partition to re-deliver (YYYY-MM-DD).")) -> None:
     """Re-deliver a clean copy of a simulated day (the producer fixed its feed)."""
-    from relay.incidents import reland_day
+    from simulator.inject import reland_day
 
     console.print(f"re-landed {reland_day(_settings(), day)} (the previous file is kept in landing/_superseded)")
 
@@ -205,8 +205,8 @@ def reland(day: str = typer.Argument(..., help="Partition to re-deliver (YYYY-MM
 @app.command()
 def quality(day: str = typer.Argument(..., help="Partition (YYYY-MM-DD).")) -> None:
     """Print a partition's accounting, its status and every check's latest result."""
-    from relay import lake
-    from relay.quality.store import override_for
+    from core import lake
+    from quality.records import override_for
 
     settings = _settings()
     with lake.connect(settings) as con:
@@ -249,8 +249,8 @@ def repair(
     retrain: bool = typer.Option(True, help="Run the training cycle afterwards."),
 ) -> None:
     """Re-materialize a partition and everything downstream of it, after a fix or an explicit override."""
-    from relay.pipeline import dagster_instance
-    from relay.repair import repair_day
+    from orchestration.repair import repair_day
+    from orchestration.runner import dagster_instance
 
     settings = _settings()
     if accept and not (reason.strip() and by.strip()):
@@ -285,7 +285,7 @@ def import_movielens_100k(
     seed: int = typer.Option(0),
 ) -> None:
     """MovieLens-100K, carried by the RecBole 1.2.1 wheel (pip download --no-deps; never installed)."""
-    from relay.importers.run import import_movielens
+    from ingest.importers.run import import_movielens
 
     settings = _settings()
     _report_import(import_movielens(settings, negatives=negatives, seed=seed), settings)
@@ -304,7 +304,7 @@ def import_csv_file(
     seed: int = typer.Option(0),
 ) -> None:
     """Any interaction log you bring."""
-    from relay.importers.run import import_csv
+    from ingest.importers.run import import_csv
 
     settings = _settings()
     try:
@@ -319,7 +319,7 @@ def import_csv_file(
 @app.command()
 def report(version: int = typer.Option(None, help="Ranker version (default: the newest evaluated).")) -> None:
     """Print the promotion gate's verdict on a challenger: every guardrail and every metric with its CI."""
-    from relay.report import read_verdict
+    from promotion.report import read_verdict
 
     settings = _settings()
     reports = settings.root / "reports"
@@ -355,8 +355,8 @@ def report(version: int = typer.Option(None, help="Ranker version (default: the 
 @app.command()
 def rollback(reason: str = typer.Option("manual rollback", help="Why (recorded on the version).")) -> None:
     """Restore the previous champion (champion and previous swap)."""
-    from relay import registry
-    from relay.promotion import rollback as swap
+    from promotion.promoter import rollback as swap
+    from training import registry
 
     settings = _settings()
     registry.configure(settings)
@@ -382,7 +382,7 @@ def ui(
     mlflow_port: int = typer.Option(5000, help="MLflow UI port."),
 ) -> None:
     """Run the Dagster webserver + daemon and the MLflow UI on 127.0.0.1 until Ctrl-C or SIGTERM."""
-    from relay.pipeline import prepare_dagster_home
+    from orchestration.runner import prepare_dagster_home
     from relay.services import service_commands, service_env
 
     settings = _settings()

@@ -19,7 +19,7 @@ import httpx
 import psycopg2
 from psycopg2 import sql
 
-from relay.config import RelaySettings
+from core.settings import RelaySettings
 
 PURPOSES = ("dagster", "mlflow", "feast")
 
@@ -227,7 +227,7 @@ def up(
 ) -> dict[str, dict]:
     """Start the profile's services in the background (pid files and logs under ``<home>/run``),
     creating the production databases first; waits until each answers. Idempotent."""
-    from relay.pipeline import write_dagster_yaml
+    from orchestration.runner import write_dagster_yaml
 
     names = only or list(SERVICES)
     unknown = sorted(set(names) - set(SERVICES))

@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, ConfigDict, Field
 
-from relay.config import RelaySettings, get_settings
+from core.settings import RelaySettings, get_settings
 from serving.champion import ChampionWatcher
 from serving.feedback import ImpressionLog
 from serving.http import BodySizeLimit, ObserveRequests

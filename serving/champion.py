@@ -15,13 +15,13 @@ from collections.abc import Callable
 import structlog
 from mlflow.exceptions import MlflowException
 
-from feature_repo.store import open_store
-from relay import registry
-from relay.config import RelaySettings
+from core.settings import RelaySettings
+from features.feast_store import open_store
 from serving.contract import verify_embeddings
 from serving.metrics import ServingMetrics
 from serving.options import ServingOptions
 from serving.recommender import Recommender
+from training import registry
 
 log = structlog.get_logger("relay.serving")
 

@@ -18,8 +18,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from relay.landing import served_day_dir
-from relay.schema import RAW_LOG_COLUMNS
+from core.landing import served_day_dir
+from core.schema import RAW_LOG_COLUMNS
 
 
 class ImpressionLog:

@@ -3,7 +3,7 @@
 1. faiss retrieval over the champion's item embeddings (``n_candidates``);
 2. Feast online features (``serving.online``);
 3. the champion ranker and 4. its calibrator: P(click | impression);
-5. business rules: drop already-seen items, cap items per category (``serving.rules``);
+5. business rules: drop already-seen items, cap items per category (``slate.rules``);
 6. a ``Recommendation`` that names the model version and each item's serving propensity.
 
 Kept apart from FastAPI so it can be tested and benchmarked directly.
@@ -22,7 +22,7 @@ from feast import FeatureStore
 
 from serving.online import OnlineReader
 from serving.options import ServingOptions
-from serving.rules import draw_slate, unseen_mask
+from slate.rules import draw_slate, unseen_mask
 from training.ranker.bundle import RankerBundle
 
 

@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from relay.schema import RAW_LOG_COLUMNS, empty_raw_logs
+from core.schema import RAW_LOG_COLUMNS, empty_raw_logs
 from simulator.world import World
 
 SECONDS_PER_DAY = 86_400

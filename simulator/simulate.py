@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from relay.landing import write_catalog, write_partition
+from core.landing import write_catalog, write_partition
 from simulator.generate import day_date, generate_day
 from simulator.world import World, WorldConfig, build_world
 

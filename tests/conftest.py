@@ -11,7 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from relay.config import RelaySettings
+from core.schema import RAW_LOG_COLUMNS, empty_raw_logs
+from core.settings import RelaySettings
 
 
 def utc(text: str) -> pd.Timestamp:
@@ -29,27 +30,10 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RelaySettings:
 
 
 def raw_rows(rows: list[tuple]) -> pd.DataFrame:
-    """Raw logs from (event_id, ts, user, item, type, position, propensity, timespent, session)."""
-    frame = pd.DataFrame(
-        rows,
-        columns=[
-            "event_id",
-            "ts",
-            "user_id",
-            "item_id",
-            "event_type",
-            "position",
-            "propensity",
-            "timespent_s",
-            "session_id",
-        ],
-    )
-    frame["ts"] = pd.to_datetime(frame["ts"], utc=True).astype("datetime64[ns, UTC]")
-    for column in ("user_id", "item_id", "position"):
-        frame[column] = frame[column].astype("int64")
-    for column in ("propensity", "timespent_s"):
-        frame[column] = frame[column].astype("float64")
-    return frame
+    """Raw logs from tuples in ``RAW_LOG_COLUMNS`` order, with the raw-log dtypes."""
+    frame = pd.DataFrame(rows, columns=RAW_LOG_COLUMNS)
+    frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
+    return frame.astype(empty_raw_logs().dtypes.to_dict())
 
 
 @pytest.fixture

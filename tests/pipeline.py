@@ -5,10 +5,10 @@ from __future__ import annotations
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from core.settings import RelaySettings
 from orchestration.checks import all_checks
 from orchestration.definitions import all_assets
 from orchestration.resources import build_resources
-from relay.config import RelaySettings
 from simulator.simulate import simulate
 from simulator.world import WorldConfig
 

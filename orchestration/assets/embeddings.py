@@ -9,19 +9,19 @@ import dagster as dg
 import mlflow
 import pandas as pd
 
-from orchestration.contracts import partition_window
-from orchestration.gating import FEATURE_ASSETS, require_usable
+from core.events import read_events
+from core.lake import accepted_days
 from orchestration.metadata import floats, preview
+from orchestration.partition_gate import FEATURE_ASSETS, require_usable
 from orchestration.partitions import daily_partitions, partition_days
 from orchestration.resources import FeastResource, LakeResource, MLflowResource
-from relay import registry
-from relay.embeddings import serve_embeddings, write_embedding_tables
-from relay.events import read_events
-from relay.lake import accepted_days
-from relay.quality.gate import INGEST_ASSET, ingested_days
+from quality.contracts import partition_window
+from quality.partition_gate import INGEST_ASSET, ingested_days
+from training import registry
 from training.sasrec.checkpoint import load_checkpoint, save_checkpoint
 from training.sasrec.continuous import finetune_day
 from training.sasrec.data import Vocabulary
+from training.sasrec.embedding_tables import serve_embeddings, write_embedding_tables
 from training.sasrec.model import SASRec
 from training.sasrec.train import SASRecTrainConfig, config_flags, train_sasrec
 from training.sasrec.warm import grow_vocabulary

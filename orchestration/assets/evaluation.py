@@ -6,18 +6,17 @@ import dagster as dg
 import mlflow
 import numpy as np
 
+from core.lake import read_catalog
+from evaluation.comparison import compare
+from evaluation.holdout import K, holdout_data, model_view
+from evaluation.lists import metrics_table
 from orchestration.resources import FeastResource, LakeResource, MLflowResource
-from relay import registry
-from relay.config import REPO_ROOT
-from relay.evaluate import K, holdout_data, model_view
-from relay.lake import read_catalog
-from relay.report import write_report
-from training.evaluation import metrics_table
-from training.gate.comparison import compare
-from training.gate.policy import PromotionPolicy, decide
+from promotion.policy import DEFAULT_POLICY, PromotionPolicy, decide
+from promotion.report import write_report
+from training import registry
 from training.split import TemporalSplit
 
-POLICY = REPO_ROOT / "orchestration" / "promotion_policy.yaml"
+POLICY = DEFAULT_POLICY
 
 
 @dg.asset(
@@ -27,7 +26,7 @@ POLICY = REPO_ROOT / "orchestration" / "promotion_policy.yaml"
             "check_promotion_gate",
             asset="holdout_evaluation",
             blocking=True,
-            description="The challenger passes every guardrail of orchestration/promotion_policy.yaml "
+            description="The challenger passes every guardrail of promotion/policy.yaml "
             "against the champion on the same holdout; nothing is promoted otherwise.",
         )
     ],

@@ -7,16 +7,16 @@ import dagster as dg
 import pandas as pd
 from feast import FeatureStore
 
-from feature_repo.build import compute_feature_table, count_feature_rows, write_feature_partitions
-from feature_repo.store import apply_repo
 from feature_repo.tables import FEATURE_TABLES, ITEM_FEATURES, USER_CATEGORY_FEATURES, USER_FEATURES
-from orchestration.contracts import ItemFeatures, UserCategoryFeatures, UserFeatures
-from orchestration.gating import FEATURE_ASSETS, GATED_AUTOMATION, require_usable
+from features.build import compute_feature_table, count_feature_rows, write_feature_partitions
+from features.feast_store import apply_repo
 from orchestration.metadata import preview
+from orchestration.partition_gate import FEATURE_ASSETS, GATED_AUTOMATION, require_usable
 from orchestration.partitions import chunked, daily_partitions, partition_days
 from orchestration.resources import FeastResource, LakeResource
-from relay.quality.contract_checks import check_feature_partitions
-from relay.quality.gate import window_gaps
+from quality.contract_checks import check_feature_partitions
+from quality.contracts import ItemFeatures, UserCategoryFeatures, UserFeatures
+from quality.partition_gate import window_gaps
 
 ONLINE_DAYS = 32  # the 30-day windows, the tombstone day, and one day of slack
 CHUNK_DAYS = 31  # a month per query: bounded memory for multi-year backfills, progress per chunk

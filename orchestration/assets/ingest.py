@@ -2,11 +2,11 @@
 
 import dagster as dg
 
+from core.lake import refresh_catalog
+from ingest.partition import ingest_day, publish_catalog
 from orchestration.metadata import preview
 from orchestration.partitions import daily_partitions, partition_days
 from orchestration.resources import LakeResource
-from relay.ingest import ingest_day, publish_catalog
-from relay.lake import refresh_catalog
 
 raw_logs = dg.AssetSpec(
     "raw_logs",

@@ -7,14 +7,14 @@ import dagster as dg
 import mlflow
 import pandas as pd
 
+from core.events import read_events
+from core.lake import read_catalog
 from feature_repo.views import ranker_service_name
 from orchestration.metadata import floats, preview
 from orchestration.resources import FeastResource, LakeResource, MLflowResource
-from relay import registry
-from relay.events import read_events
-from relay.lake import read_catalog
-from relay.ranking import RETRIEVAL_K, build_training_set, fit_calibrated_ranker, make_bundle, retrieval_recall
+from training import registry
 from training.calibration import plot_reliability
+from training.ranker.fit import RETRIEVAL_K, build_training_set, fit_calibrated_ranker, make_bundle, retrieval_recall
 from training.ranker.lgbm import RankerConfig
 from training.split import TemporalSplit
 

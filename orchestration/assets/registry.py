@@ -3,8 +3,8 @@
 import dagster as dg
 
 from orchestration.resources import MLflowResource
-from relay import registry
-from relay.promotion import promote
+from promotion.promoter import promote
+from training import registry
 
 
 class PromotionSettings(dg.Config):

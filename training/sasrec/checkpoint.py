@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from training.digest import sha256_file
+from core.digest import sha256_file
 from training.sasrec.data import Vocabulary
 from training.sasrec.model import SASRec, SASRecConfig
 

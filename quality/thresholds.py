@@ -1,0 +1,50 @@
+"""Load the thresholds file (``quality/thresholds.yaml``) into plain dicts."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULT_PATH = Path(__file__).resolve().parent / "thresholds.yaml"
+REQUIRED = (
+    "reference",
+    "volume",
+    "null_fraction",
+    "single_value_share",
+    "constant_columns",
+    "range_shift",
+    "categorical_drift",
+    "numeric_drift",
+    "unknown_ids",
+    "duplicate_rate",
+    "late_events",
+    "future_timestamps",
+    "partial_partition",
+)
+
+
+@lru_cache(maxsize=8)
+def load_thresholds(path: Path = DEFAULT_PATH) -> dict[str, dict[str, Any]]:
+    raw = yaml.safe_load(Path(path).read_text()) or {}
+    missing = [name for name in REQUIRED if name not in raw]
+    if missing:
+        raise ValueError(f"quality thresholds file {path} lacks sections {missing}")
+    return {name: dict(raw[name] or {}) for name in REQUIRED}
+
+
+def thresholds_for(settings) -> dict[str, dict[str, Any]]:
+    """The repository's thresholds, with ``<home>/quality_thresholds.yaml`` (if any) laid over them
+    section by section: one deployment's feed may be burstier than another's."""
+    merged = {name: dict(values) for name, values in load_thresholds().items()}
+    override = settings.root / "quality_thresholds.yaml"
+    if override.exists():
+        raw = yaml.safe_load(override.read_text()) or {}
+        unknown = set(raw) - set(REQUIRED)
+        if unknown:
+            raise ValueError(f"{override}: unknown sections {sorted(unknown)}")
+        for name, values in raw.items():
+            merged[name].update(values or {})
+    return merged

@@ -1,0 +1,203 @@
+"""MLflow tracking and the model registry: logging, registration, aliases, loading.
+
+Aliases, not stages (deprecated): ``champion`` is what serving loads, ``previous`` the one
+it replaced. Registration is asynchronous, so every register call waits for READY.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
+
+from core.lineage import artifact_digests, git_commit, verify_digests
+from core.settings import RelaySettings
+from training.ranker.bundle import META_FILE, RankerBundle
+from training.ranker.pyfunc import RankerPyfunc
+from training.sasrec.checkpoint import load_checkpoint
+from training.sasrec.data import Vocabulary
+from training.sasrec.model import SASRec
+from training.sasrec.pyfunc import SASRecPyfunc
+
+CHAMPION = "champion"
+DIGEST_TAG = "artifact_sha256/"
+PREVIOUS = "previous"
+# Explicit requirements: MLflow's inference costs ~19 s per log_model and guesses wrong.
+PIP_REQUIREMENTS = ["torch==2.13.0", "lightgbm==4.7.0", "faiss-cpu==1.15.1", "pandas==2.3.3", "numpy==2.4.6"]
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    name: str
+    version: int
+    run_id: str
+
+    @property
+    def uri(self) -> str:
+        return f"models:/{self.name}/{self.version}"
+
+
+def configure(settings: RelaySettings) -> str:
+    """Point MLflow at the profile's tracking store and the Relay experiment; returns its id."""
+    settings.mlflow_dir.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    mlflow.set_registry_uri(settings.tracking_uri)
+    experiment = mlflow.get_experiment_by_name(settings.mlflow_experiment)
+    if experiment is None:
+        # Embedded: artifacts in the data directory. Production: the tracking server proxies them.
+        location = settings.artifact_root.as_uri() if settings.profile == "embedded" else None
+        experiment_id = mlflow.create_experiment(settings.mlflow_experiment, artifact_location=location)
+    else:
+        experiment_id = experiment.experiment_id
+    mlflow.set_experiment(experiment_id=experiment_id)
+    return experiment_id
+
+
+def wait_until_ready(name: str, version: int, timeout_s: float = 120.0) -> ModelVersion:
+    client = MlflowClient()
+    deadline = time.monotonic() + timeout_s
+    while True:
+        model_version = client.get_model_version(name, str(version))
+        if model_version.status == "READY":
+            return model_version
+        if model_version.status == "FAILED_REGISTRATION":
+            raise RuntimeError(f"registration of {name} v{version} failed: {model_version.status_message}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{name} v{version} still {model_version.status} after {timeout_s}s")
+        time.sleep(0.2)
+
+
+def log_sasrec(checkpoint: Path, registered_name: str) -> RegisteredModel:
+    """Log the checkpoint as a pyfunc in the active run and register it."""
+    run = mlflow.active_run()
+    if run is None:
+        raise RuntimeError("log_sasrec needs an active MLflow run")
+    info = mlflow.pyfunc.log_model(
+        name="sasrec",
+        python_model=SASRecPyfunc(),
+        artifacts={"checkpoint": str(checkpoint)},
+        pip_requirements=PIP_REQUIREMENTS,
+        registered_model_name=registered_name,
+    )
+    version = int(info.registered_model_version)
+    wait_until_ready(registered_name, version)
+    return RegisteredModel(registered_name, version, run.info.run_id)
+
+
+def log_ranker(
+    bundle: RankerBundle, example: pd.DataFrame, registered_name: str, lineage: dict[str, object] | None = None
+) -> RegisteredModel:
+    """Log the bundle as a pyfunc with its feature signature in the active run and register it,
+    tagging the version with its lineage and the sha256 of every artifact file."""
+    run = mlflow.active_run()
+    if run is None:
+        raise RuntimeError("log_ranker needs an active MLflow run")
+    with tempfile.TemporaryDirectory() as scratch:
+        bundle_dir = bundle.save(Path(scratch) / "bundle")
+        digests = artifact_digests(bundle_dir)
+        features = example[bundle.features].astype("float64")
+        info = mlflow.pyfunc.log_model(
+            name="ranker",
+            python_model=RankerPyfunc(),
+            artifacts={"bundle": str(bundle_dir)},
+            pip_requirements=PIP_REQUIREMENTS,
+            signature=infer_signature(features, bundle.score(features)),
+            registered_model_name=registered_name,
+        )
+    version = int(info.registered_model_version)
+    wait_until_ready(registered_name, version)
+    tags = {**(lineage or {}), "git_commit": git_commit(), **{f"{DIGEST_TAG}{name}": d for name, d in digests.items()}}
+    tag_version(registered_name, version, tags)
+    return RegisteredModel(registered_name, version, run.info.run_id)
+
+
+class ArtifactTampered(RuntimeError):
+    """A registered artifact's bytes differ from the sha256 recorded when it was registered."""
+
+
+def load_verified_ranker(name: str, version: int | str) -> tuple[RankerBundle, int]:
+    """Download a ranker version (a number or ``@alias``), verify every file's sha256 against the
+    version's lineage tags, then load it. Refuses tampered or unrecorded artifacts."""
+    client = MlflowClient()
+    if str(version).startswith("@"):
+        model_version = client.get_model_version_by_alias(name, str(version)[1:])
+    else:
+        model_version = client.get_model_version(name, str(version))
+    expected = {
+        key[len(DIGEST_TAG) :]: value for key, value in model_version.tags.items() if key.startswith(DIGEST_TAG)
+    }
+    if not expected:
+        raise ArtifactTampered(f"{name} v{model_version.version} has no recorded artifact digests; refusing to load it")
+    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{model_version.version}"))
+    bundle_dir = next(path.parent for path in local.rglob(META_FILE))
+    problems = verify_digests(bundle_dir, expected)
+    if problems:
+        raise ArtifactTampered(
+            f"{name} v{model_version.version} artifacts do not match their lineage: " + "; ".join(problems)
+        )
+    return RankerBundle.load(bundle_dir), int(model_version.version)
+
+
+def alias_version(name: str, alias: str) -> ModelVersion | None:
+    try:
+        return MlflowClient().get_model_version_by_alias(name, alias)
+    except MlflowException:
+        return None
+
+
+def promote(name: str, version: int) -> int | None:
+    """Point ``champion`` at ``version`` and ``previous`` at the old champion; returns the old one."""
+    client = MlflowClient()
+    current = alias_version(name, CHAMPION)
+    if current is not None and int(current.version) != version:
+        client.set_registered_model_alias(name, PREVIOUS, current.version)
+    client.set_registered_model_alias(name, CHAMPION, str(version))
+    return int(current.version) if current is not None else None
+
+
+def load_ranker(name: str, version: int | str) -> RankerBundle:
+    """Load a registered ranker bundle; ``version`` may be a number or ``@alias``."""
+    reference = f"models:/{name}{version}" if str(version).startswith("@") else f"models:/{name}/{version}"
+    model = mlflow.pyfunc.load_model(reference)
+    wrapper = model.unwrap_python_model()
+    if not isinstance(wrapper, RankerPyfunc) or wrapper.bundle is None:
+        raise TypeError(f"{reference} is not a Relay ranker bundle")
+    return wrapper.bundle
+
+
+def load_sasrec(name: str, version: int) -> tuple[SASRec, Vocabulary]:
+    path = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}")
+    checkpoint = next(Path(path).rglob("*.pt"))
+    model, vocabulary, _ = load_checkpoint(checkpoint)
+    return model, vocabulary
+
+
+def champion_embedding_version(ranker_name: str) -> int | None:
+    """The SASRec version the champion ranker reads, from its registry tag."""
+    champion = alias_version(ranker_name, CHAMPION)
+    if champion is None or "embedding_version" not in champion.tags:
+        return None
+    return int(champion.tags["embedding_version"])
+
+
+def tag_version(name: str, version: int, tags: dict[str, object]) -> None:
+    client = MlflowClient()
+    for key, value in tags.items():
+        client.set_model_version_tag(name, str(version), key, str(value))
+
+
+def latest_version(name: str) -> int | None:
+    """The highest registered version of ``name`` (None when there is none)."""
+    try:
+        versions = MlflowClient().search_model_versions(f"name = '{name}'")
+    except MlflowException:
+        return None
+    return max((int(v.version) for v in versions), default=None)
