@@ -1,0 +1,73 @@
+"""What the promotion gate decided, and what the promoter did: the typed results that the
+``holdout_evaluation`` and ``champion`` assets pass on, and that ``relay run`` prints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class GateOutcome:
+    """The challenger judged against the champion on the identical holdout."""
+
+    candidate_version: int
+    candidate_run_id: str
+    champion_version: int | None  # None: there was no champion to compare with
+    passed: bool
+    reason: str
+    rules: tuple[dict, ...] = ()  # one {rule, passed, message} per policy rule
+    table: tuple[dict, ...] = ()  # metrics_table records: model_version, model, metric values
+    candidate_ndcg_at_10: float = float("nan")
+    holdout_users: int = 0
+    report: str = ""  # path of the HTML report
+
+    @property
+    def metrics(self) -> pd.DataFrame:
+        return pd.DataFrame.from_records(list(self.table))
+
+    @classmethod
+    def from_legacy(cls, stored: dict) -> GateOutcome:
+        """The dict the ``holdout_evaluation`` asset returned before typed results."""
+        verdict, candidate = stored["verdict"], stored["candidate"]
+        return cls(
+            candidate_version=int(candidate["version"]),
+            candidate_run_id=str(candidate["run_id"]),
+            champion_version=int(stored["champion"]["version"]) if stored.get("champion") else None,
+            passed=bool(verdict["passed"]),
+            reason=str(verdict["reason"]),
+            rules=tuple(verdict.get("rules", ())),
+            table=tuple(stored.get("table", ())),
+            candidate_ndcg_at_10=float(candidate.get("ndcg_at_10", float("nan"))),
+            report=str(stored.get("report", "")),
+        )
+
+
+@dataclass(frozen=True)
+class PromotionDecision:
+    """Whether ``champion`` moved, and to what."""
+
+    promoted: bool
+    candidate_version: int
+    reason: str
+    serving_version: int | None = None  # the champion after the decision (None: still no champion)
+    previous_version: int | None = None
+    override: bool = False
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def refused(cls, outcome: GateOutcome) -> PromotionDecision:
+        return cls(promoted=False, candidate_version=outcome.candidate_version, reason=outcome.reason)
+
+    @classmethod
+    def from_legacy(cls, stored: dict) -> PromotionDecision:
+        """The dict the ``champion`` asset returned before typed results."""
+        return cls(
+            promoted=bool(stored["promote"]),
+            candidate_version=int(stored["candidate_version"]),
+            reason=str(stored["reason"]),
+            serving_version=stored.get("serving_version"),
+            previous_version=stored.get("previous_version"),
+            override=bool(stored.get("override", False)),
+        )
