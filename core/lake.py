@@ -8,15 +8,13 @@ accounting and check tables for ad-hoc queries.
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
 import duckdb
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
+from core import atomic
 from core.settings import RelaySettings
 
 EVENTS = "events"
@@ -67,11 +65,7 @@ def write_partition(table_dir: Path, day: str, frame: pd.DataFrame) -> Path:
     target_dir = partition_dir(table_dir, day)
     target_dir.mkdir(parents=True, exist_ok=True)
     target = target_dir / "part.parquet"
-    tmp = target_dir / f".part.{os.getpid()}.parquet.tmp"
-    table = pa.Table.from_pandas(frame.drop(columns=["date"], errors="ignore"), preserve_index=False)
-    pq.write_table(table, tmp)
-    os.replace(tmp, target)
-    return target
+    return atomic.write_parquet(frame.drop(columns=["date"], errors="ignore"), target)
 
 
 def table_dir(settings: RelaySettings, table: str) -> Path:

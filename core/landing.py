@@ -8,8 +8,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
+
+from core import atomic
 
 
 def partition_path(landing_dir: Path, day: date | str) -> Path:
@@ -28,9 +28,7 @@ def write_partition(landing_dir: Path, day: date | str, frame: pd.DataFrame) -> 
         keep = superseded_dir(landing_dir)
         keep.mkdir(parents=True, exist_ok=True)
         os.replace(target, keep / f"{target.stem}.{datetime.now(UTC):%Y%m%dT%H%M%S%f}.parquet")
-    tmp = target.with_suffix(".parquet.tmp")
-    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp)
-    os.replace(tmp, target)
+    atomic.write_parquet(frame, target)
     return target
 
 
@@ -77,7 +75,5 @@ def write_catalog(landing_dir: Path, frame: pd.DataFrame) -> Path:
         keep = superseded_dir(landing_dir).parent / "catalog"
         keep.mkdir(parents=True, exist_ok=True)
         os.replace(target, keep / f"items.{datetime.now(UTC):%Y%m%dT%H%M%S%f}.parquet")
-    tmp = target.with_suffix(".parquet.tmp")
-    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp)
-    os.replace(tmp, target)
+    atomic.write_parquet(frame, target)
     return target

@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import pandas as pd
 
-from core import lake
+from core import atomic, lake
 from core.landing import catalog_path, partition_path, read_landed_day
 from core.settings import RelaySettings
 from quality.contracts import ItemCatalog
@@ -79,8 +79,5 @@ def publish_catalog(settings: RelaySettings) -> pd.DataFrame:
         raise FileNotFoundError(f"no item catalogue at {source}; producers publish it beside the daily logs")
     frame = ItemCatalog.validate(pd.read_parquet(source), lazy=True)
     target = lake.catalog_file(settings)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(".items.parquet.tmp")
-    frame.to_parquet(tmp, index=False)
-    tmp.replace(target)
+    atomic.write_parquet(frame, target)
     return frame

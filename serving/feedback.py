@@ -8,7 +8,6 @@ at ``flush_rows`` rows, and at shutdown.
 
 from __future__ import annotations
 
-import os
 import threading
 import uuid
 from pathlib import Path
@@ -16,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
+from core import atomic
 from core.landing import served_day_dir
 from core.schema import RAW_LOG_COLUMNS
 
@@ -80,11 +79,7 @@ class ImpressionLog:
             part = table.filter(pa.array(days == day))
             day = str(day)
             directory = served_day_dir(self.served_dir, day)
-            directory.mkdir(parents=True, exist_ok=True)
-            target = directory / f"part-{uuid.uuid4().hex}.parquet"
-            tmp = target.with_suffix(".parquet.tmp")
-            pq.write_table(part, tmp)
-            os.replace(tmp, target)
+            target = atomic.write_parquet(part, directory / f"part-{uuid.uuid4().hex}.parquet")
             written.append(target)
             self.written += part.num_rows
         return written
