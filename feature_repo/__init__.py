@@ -1,3 +1,3 @@
-"""Feast feature repository: entities, sources, feature views, versioned services and the DuckDB SQL
-that builds the feature tables. Only ``definitions.py`` and its imports are Feast objects; helper
-modules that must not run at ``feast apply`` are listed in ``.feastignore``."""
+"""Feast feature repository: declarations only (entities, sources, feature views, versioned
+services, and the feature-table specs they are generated from). The builders that compute the
+tables and the retrieval code live beside it, in ``features/``."""

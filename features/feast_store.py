@@ -33,6 +33,8 @@ def placeholders(settings: RelaySettings) -> dict[str, str]:
         "RELAY_FEAST_REGISTRY_URL": settings.database_url("feast"),
         "RELAY_FEAST_PROJECT": settings.feast_project,
         "RELAY_REDIS_URL": settings.redis_url,
+        "RELAY_FEAST_FEATURES_DIR": str(settings.features_dir),
+        "RELAY_FEAST_EMBEDDINGS_DIR": str(settings.embeddings_dir),
     }
 
 
