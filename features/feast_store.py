@@ -8,17 +8,17 @@ so two stores with different data directories can live in one process (tests do 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from string import Template
 
 import yaml
 from feast import FeatureStore, RepoConfig
 
 from core.settings import REPO_ROOT, RelaySettings
+from feature_repo import REPO_DIR
 from feature_repo.tables import embedding_versions
 from feature_repo.views import all_objects
 
-FEATURE_REPO_DIR = Path(__file__).resolve().parent
+FEATURE_REPO_DIR = REPO_DIR
 PROFILE_YAML = {
     "embedded": FEATURE_REPO_DIR / "feature_store.yaml",
     "production": REPO_ROOT / "infra" / "production" / "feature_store.yaml",
