@@ -14,6 +14,7 @@ from pydantic import PrivateAttr
 from core import lake
 from core.settings import RelaySettings
 from features.feast_store import open_store
+from orchestration.io_manager import RelayIOManager
 from training import registry
 
 
@@ -57,5 +58,5 @@ def build_resources(settings: RelaySettings) -> dict[str, object]:
         "lake": LakeResource(settings_json=frozen),
         "feast": FeastResource(settings_json=frozen),
         "mlflow_tracking": MLflowResource(settings_json=frozen),
-        "io_manager": dg.FilesystemIOManager(base_dir=str(settings.dagster_home / "storage")),
+        "io_manager": RelayIOManager(base_dir=str(settings.dagster_home / "storage")),
     }

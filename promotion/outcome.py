@@ -17,15 +17,25 @@ class GateOutcome:
     champion_version: int | None  # None: there was no champion to compare with
     passed: bool
     reason: str
-    rules: tuple[dict, ...] = ()  # one {rule, passed, message} per policy rule
-    table: tuple[dict, ...] = ()  # metrics_table records: model_version, model, metric values
+    rules: tuple[dict, ...] = ()  # one {rule, passed, observed, limit, message} per policy rule
+    table: tuple[dict, ...] = ()  # metrics_table records: candidate, model, metric values
     candidate_ndcg_at_10: float = float("nan")
     holdout_users: int = 0
     report: str = ""  # path of the HTML report
+    comparison: tuple[dict, ...] = ()  # Comparison.frame() records: metric, challenger, champion, delta, CI
+
+    @property
+    def gate(self) -> str:
+        """The verdict as the ``gate`` tag spells it."""
+        return "passed" if self.passed else "refused"
 
     @property
     def metrics(self) -> pd.DataFrame:
         return pd.DataFrame.from_records(list(self.table))
+
+    @property
+    def comparison_frame(self) -> pd.DataFrame:
+        return pd.DataFrame.from_records(list(self.comparison))
 
     @classmethod
     def from_legacy(cls, stored: dict) -> GateOutcome:

@@ -15,16 +15,22 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from mlflow import MlflowClient
-
 from core.settings import RelaySettings
-from training.registry import CHAMPION, PREVIOUS, alias_version, tag_version
+from promotion.outcome import GateOutcome, PromotionDecision
+from training.registry import CHAMPION, PREVIOUS, alias_version, set_alias, tag_version
+
+REASON_LIMIT = 5000  # MLflow caps a tag value at 5000 characters
 
 
 @dataclass(frozen=True)
 class AliasMove:
     champion: int
     previous: int | None
+
+
+class PromotionRefused(RuntimeError):
+    """The challenger may not become champion: the gate refused it and nobody overrode that, or
+    the champion moved after the evaluation compared against it."""
 
 
 @contextmanager
@@ -52,7 +58,6 @@ def promote(
 ) -> AliasMove:
     """Make ``version`` the champion; the replaced champion becomes ``previous``."""
     name = settings.ranker_model_name
-    client = MlflowClient()
     with promotion_lock(settings):
         current = alias_version(name, CHAMPION)
         previous = int(current.version) if current is not None else None
@@ -61,8 +66,8 @@ def promote(
                 version, int(alias_version(name, PREVIOUS).version) if alias_version(name, PREVIOUS) else None
             )
         if previous is not None:
-            client.set_registered_model_alias(name, PREVIOUS, str(previous))
-        client.set_registered_model_alias(name, CHAMPION, str(version))
+            set_alias(name, PREVIOUS, previous)
+        set_alias(name, CHAMPION, version)
         tag_version(
             name,
             version,
@@ -80,16 +85,51 @@ def promote(
 def rollback(settings: RelaySettings, reason: str = "manual rollback") -> AliasMove:
     """Swap ``champion`` and ``previous``: the model that served before serves again."""
     name = settings.ranker_model_name
-    client = MlflowClient()
     with promotion_lock(settings):
         current, before = alias_version(name, CHAMPION), alias_version(name, PREVIOUS)
         if before is None or current is None:
             raise RuntimeError(f"{name} has no previous champion to roll back to")
-        client.set_registered_model_alias(name, CHAMPION, before.version)
-        client.set_registered_model_alias(name, PREVIOUS, current.version)
+        set_alias(name, CHAMPION, before.version)
+        set_alias(name, PREVIOUS, current.version)
         tag_version(
             name,
             int(before.version),
             {"promotion": "rolled back to", "promotion_reason": reason, "promoted_at": datetime.now(UTC).isoformat()},
         )
     return AliasMove(int(before.version), int(current.version))
+
+
+def promote_challenger(
+    settings: RelaySettings, outcome: GateOutcome, override_reason: str = "", override_by: str = ""
+) -> PromotionDecision:
+    """Promote the challenger the gate judged, through ``promote``.
+
+    A refused challenger is promoted only with an override (a reason and who gave it), which is
+    recorded on the version. Raises ``PromotionRefused`` when it may not be promoted, and when
+    the champion has moved since the evaluation compared against it (the verdict is stale).
+    """
+    version, compared_with = outcome.candidate_version, outcome.champion_version
+    current = alias_version(settings.ranker_model_name, CHAMPION)
+    if current is not None and int(current.version) not in (compared_with, version):
+        raise PromotionRefused(
+            f"champion moved to v{current.version} after the evaluation compared against "
+            f"{compared_with}; re-run holdout_evaluation"
+        )
+    extra: dict[str, object] = {}
+    if not outcome.passed:
+        if not (override_reason.strip() and override_by.strip()):
+            raise PromotionRefused(
+                f"challenger v{version} {outcome.reason}. To promote it anyway, run `champion` with "
+                "override_reason and override_by."
+            )
+        extra = {"override_reason": override_reason, "override_by": override_by}
+    move = promote(settings, version, outcome.reason[:REASON_LIMIT], extra)
+    return PromotionDecision(
+        promoted=True,
+        candidate_version=version,
+        reason=outcome.reason,
+        serving_version=move.champion,
+        previous_version=move.previous,
+        override=bool(extra),
+        extra=extra,
+    )

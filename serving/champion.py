@@ -13,7 +13,6 @@ import threading
 from collections.abc import Callable
 
 import structlog
-from mlflow.exceptions import MlflowException
 
 from core.settings import RelaySettings
 from features.feast_store import open_store
@@ -54,19 +53,15 @@ class ChampionWatcher:
         self._lock = threading.Lock()  # one load at a time
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._client: registry.MlflowClient | None = None
+        self._aliases: registry.AliasReader | None = None
 
     def _champion_version(self) -> int | None:
         """The alias's version: one registry query (configuring MLflow runs once, not every poll,
-        because a poll holds the GIL that live requests need)."""
-        if self._client is None:
+        because a poll holds the GIL that live requests need). None: no champion yet."""
+        if self._aliases is None:
             registry.configure(self.settings)
-            self._client = registry.MlflowClient(self.settings.tracking_uri, self.settings.tracking_uri)
-        try:
-            version = self._client.get_model_version_by_alias(self.settings.ranker_model_name, registry.CHAMPION)
-        except MlflowException:  # no registered model or no alias yet (as registry.alias_version)
-            return None
-        return int(version.version)
+            self._aliases = registry.AliasReader(self.settings.tracking_uri)
+        return self._aliases.version(self.settings.ranker_model_name, registry.CHAMPION)
 
     def check(self) -> bool:
         """Load the champion if the alias moved; True when a new model now serves."""

@@ -1,13 +1,17 @@
 """MLflow tracking and the model registry: logging, registration, aliases, loading.
 
-Aliases, not stages (deprecated): ``champion`` is what serving loads, ``previous`` the one
-it replaced. Registration is asynchronous, so every register call waits for READY.
+The one module of the product that calls MLflow, so a change of tracking backend or client
+API touches one file. Aliases, not stages (deprecated): ``champion`` is what serving loads,
+``previous`` the one it replaced. Registration is asynchronous, so every register call waits
+for READY.
 """
 
 from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,6 +63,34 @@ def configure(settings: RelaySettings) -> str:
         experiment_id = experiment.experiment_id
     mlflow.set_experiment(experiment_id=experiment_id)
     return experiment_id
+
+
+@contextmanager
+def tracked_run(run_name: str | None = None, run_id: str | None = None) -> Iterator[str]:
+    """A new tracking run (or ``run_id`` reopened) that the logging helpers below write into;
+    yields its id and ends it on exit (as FAILED when the block raises)."""
+    with mlflow.start_run(run_id=run_id, run_name=run_name) as run:
+        yield run.info.run_id
+
+
+def set_tags(tags: dict[str, object]) -> None:
+    mlflow.set_tags(tags)
+
+
+def log_params(params: dict[str, object]) -> None:
+    mlflow.log_params(params)
+
+
+def log_metrics(metrics: dict[str, float], step: int | None = None) -> None:
+    mlflow.log_metrics(metrics, step=step)
+
+
+def log_artifact(path: Path, artifact_path: str | None = None) -> None:
+    mlflow.log_artifact(str(path), artifact_path=artifact_path)
+
+
+def log_artifacts(directory: Path, artifact_path: str | None = None) -> None:
+    mlflow.log_artifacts(str(directory), artifact_path=artifact_path)
 
 
 def wait_until_ready(name: str, version: int, timeout_s: float = 120.0) -> ModelVersion:
@@ -153,13 +185,31 @@ def alias_version(name: str, alias: str) -> ModelVersion | None:
         return None
 
 
+def set_alias(name: str, alias: str, version: int | str) -> None:
+    MlflowClient().set_registered_model_alias(name, alias, str(version))
+
+
+class AliasReader:
+    """Reads one alias's version with a client made once: a poller that builds a client (and
+    re-reads the tracking configuration) on every poll holds the GIL that live requests need."""
+
+    def __init__(self, tracking_uri: str) -> None:
+        self._client = MlflowClient(tracking_uri, tracking_uri)
+
+    def version(self, name: str, alias: str) -> int | None:
+        """The alias's version; None when the model or the alias does not exist yet."""
+        try:
+            return int(self._client.get_model_version_by_alias(name, alias).version)
+        except MlflowException:
+            return None
+
+
 def promote(name: str, version: int) -> int | None:
     """Point ``champion`` at ``version`` and ``previous`` at the old champion; returns the old one."""
-    client = MlflowClient()
     current = alias_version(name, CHAMPION)
     if current is not None and int(current.version) != version:
-        client.set_registered_model_alias(name, PREVIOUS, current.version)
-    client.set_registered_model_alias(name, CHAMPION, str(version))
+        set_alias(name, PREVIOUS, current.version)
+    set_alias(name, CHAMPION, version)
     return int(current.version) if current is not None else None
 
 

@@ -1,61 +1,38 @@
 """Ranker stage: a point-in-time training set from Feast, and LightGBM lambdarank in MLflow."""
 
-from dataclasses import asdict
-from pathlib import Path
-
 import dagster as dg
-import mlflow
-import pandas as pd
 
-from core.events import read_events
-from core.lake import read_catalog
-from feature_repo.views import ranker_service_name
+from orchestration.dataclass_config import config_class, from_config
 from orchestration.metadata import floats, preview
 from orchestration.resources import FeastResource, LakeResource, MLflowResource
-from training import registry
-from training.calibration import plot_reliability
-from training.ranker.fit import RETRIEVAL_K, build_training_set, fit_calibrated_ranker, make_bundle, retrieval_recall
+from training.ranker.fit import RETRIEVAL_K
 from training.ranker.lgbm import RankerConfig
+from training.ranker.run import RankerRun, train_and_register_ranker
+from training.ranker.training_set import RankerTrainingData, build_ranker_training_set
+from training.sasrec.run import SASRecRun
 from training.split import TemporalSplit
 
-
-class RankerSettings(dg.Config):
-    """Dagster mirror of ``RankerConfig`` (``kind``: lightgbm or neural)."""
-
-    kind: str = "lightgbm"
-    n_estimators: int = 400
-    learning_rate: float = 0.05
-    num_leaves: int = 31
-    min_child_samples: int = 50
-    early_stopping_rounds: int = 40
-    validation_days: int = 2
-    seed: int = 0
-    hidden: int = 64
-    epochs: int = 20
+RankerSettings = config_class(
+    "RankerSettings", "Every field of ``RankerConfig`` (``kind``: lightgbm or neural).", RankerConfig
+)
 
 
 @dg.asset(group_name="ranker")
 def ranker_training_set(
     training_window: TemporalSplit, sasrec_embeddings: int, lake: LakeResource, feast: FeastResource
-) -> dg.Output[str]:
+) -> dg.Output[RankerTrainingData]:
     """Impressions of the ranker window labelled with clicks, joined point in time to Feast features."""
-    with lake.connect() as con:
-        events = read_events(con, start=training_window.ranker_start_ts, end=training_window.holdout_start_ts)
-    window = (training_window.ranker_start_ts, training_window.holdout_start_ts)
-    frame, guard = build_training_set(feast.store(), events, sasrec_embeddings, window, read_catalog(lake.settings()))
-    path = lake.settings().lake_dir / "ranker" / f"training_set_sasrec_v{sasrec_embeddings}.parquet"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_parquet(path, index=False)
+    built = build_ranker_training_set(lake.settings(), feast.store(), training_window, sasrec_embeddings)
     return dg.Output(
-        str(path),
+        built,
         metadata={
-            "rows": len(frame),
-            "sessions": frame["session_id"].nunique(),
-            "positive_rate": float(frame["label"].mean()),
-            "feature_service": ranker_service_name(sasrec_embeddings),
-            "sasrec_score_null_share": float(frame["sasrec_score"].isna().mean()),
-            "guard": dg.MetadataValue.json(guard.as_dict()),
-            "preview": preview(frame),
+            "rows": built.rows,
+            "sessions": built.sessions,
+            "positive_rate": built.positive_rate,
+            "feature_service": built.feature_service,
+            "sasrec_score_null_share": built.sasrec_score_null_share,
+            "guard": dg.MetadataValue.json(built.guard),
+            "preview": preview(built.head),
         },
     )
 
@@ -64,77 +41,33 @@ def ranker_training_set(
 def ranker_model(
     context: dg.AssetExecutionContext,
     config: RankerSettings,
-    ranker_training_set: str,
+    ranker_training_set: RankerTrainingData,
     sasrec_embeddings: int,
-    sasrec_model: dict,
+    sasrec_model: SASRecRun,
     training_window: TemporalSplit,
     lake: LakeResource,
     mlflow_tracking: MLflowResource,
-) -> dg.Output[dict]:
+) -> dg.Output[RankerRun]:
     """Train the ranker (LightGBM lambdarank or the neural one), calibrate it with isotonic
     regression on the window's last day, bundle it with the SASRec retrieval it depends on, and
     register it with its lineage."""
-    settings = lake.settings()
-    frame = pd.read_parquet(ranker_training_set)
-    ranker_config = RankerConfig(**config.model_dump())
-    fitted = fit_calibrated_ranker(frame, ranker_config)
-    result = fitted.result
-    with lake.connect() as con:
-        recent_clicks = read_events(
-            con, start=training_window.ranker_start_ts, end=training_window.holdout_start_ts, event_type="click"
-        )
-    service = ranker_service_name(sasrec_embeddings)
-    bundle = make_bundle(
-        fitted,
-        settings.embeddings_dir,
-        sasrec_embeddings,
-        recent_clicks,
-        training_window,
-        service,
-        read_catalog(settings),
+    settings, run_id, ranker = lake.settings(), context.run.run_id, from_config(config, RankerConfig)
+    work, tags = settings.models_dir / f"run-{run_id}", {"dagster.run_id": run_id}
+    run = train_and_register_ranker(
+        settings, ranker, ranker_training_set, sasrec_embeddings, sasrec_model.version, training_window, work, tags
     )
-    recall = retrieval_recall(bundle, settings.embeddings_dir, sasrec_embeddings)
-    calibration = fitted.ece()
-    work = settings.models_dir / f"run-{context.run.run_id}"
-    work.mkdir(parents=True, exist_ok=True)
-    diagram = plot_reliability(
-        {f"{ranker_config.kind} (calibrated)": (fitted.calibration["probability"], fitted.calibration["label"])},
-        work / "reliability_calibration_day.png",
-        "reliability on the calibration day",
-    )
-    lineage = {
-        "embedding_version": sasrec_embeddings,
-        "sasrec_version": sasrec_model["version"],
-        "feature_service": service,
-        "ranker_kind": ranker_config.kind,
-        **{f"partitions_{k}": v for k, v in training_window.as_dict().items()},
+    return dg.Output(run, metadata=_trained_metadata(run))
+
+
+def _trained_metadata(run: RankerRun) -> dict[str, object]:
+    return {
+        "model_version": run.version,
+        "ranker_kind": run.kind,
+        "best_iteration": run.best_iteration,
+        **floats(run.metrics),
+        **floats(run.calibration),
+        "feature_importance_gain": dg.MetadataValue.json(run.feature_importance),
+        f"retrieval_recall_at_{RETRIEVAL_K}": run.retrieval_recall,
+        "reliability_diagram": dg.MetadataValue.path(run.reliability_diagram),
+        "guard": dg.MetadataValue.json(run.guard),
     }
-    mlflow_tracking.configure()
-    with mlflow.start_run(run_name=f"ranker-{ranker_config.kind}"):
-        mlflow.set_tags({"relay.stage": "ranker", "dagster.run_id": context.run.run_id})
-        mlflow.log_params(
-            {
-                **asdict(ranker_config),
-                **training_window.as_dict(),
-                "feature_service": service,
-                "embedding_version": sasrec_embeddings,
-                "training_set": Path(ranker_training_set).name,
-            }
-        )
-        mlflow.log_metrics({**result.metrics, **calibration, f"retrieval_recall_at_{RETRIEVAL_K}": recall})
-        mlflow.log_artifact(str(diagram), artifact_path="calibration")
-        registered = registry.log_ranker(bundle, frame.head(50), settings.ranker_model_name, lineage)
-    return dg.Output(
-        {"version": registered.version, "run_id": registered.run_id, "embedding_version": sasrec_embeddings},
-        metadata={
-            "model_version": registered.version,
-            "ranker_kind": ranker_config.kind,
-            "best_iteration": result.best_iteration,
-            **floats(result.metrics),
-            **floats(calibration),
-            "feature_importance_gain": dg.MetadataValue.json(result.ranker.feature_importance()),
-            f"retrieval_recall_at_{RETRIEVAL_K}": recall,
-            "reliability_diagram": dg.MetadataValue.path(str(diagram)),
-            "guard": dg.MetadataValue.json(result.guard_report.as_dict() if result.guard_report else {}),
-        },
-    )

@@ -2,9 +2,10 @@
 
 import dagster as dg
 
+from orchestration.failures import failure_on
 from orchestration.resources import MLflowResource
-from promotion.promoter import promote
-from training import registry
+from promotion.outcome import GateOutcome, PromotionDecision
+from promotion.promoter import PromotionRefused, promote_challenger
 
 
 class PromotionSettings(dg.Config):
@@ -18,48 +19,29 @@ class PromotionSettings(dg.Config):
 def champion(
     context: dg.AssetExecutionContext,
     config: PromotionSettings,
-    holdout_evaluation: dict,
+    holdout_evaluation: GateOutcome,
     mlflow_tracking: MLflowResource,
-) -> dg.Output[dict]:
+) -> dg.Output[PromotionDecision]:
     """Promote the challenger through the one serialized promoter, which records lineage and
     moves the replaced champion to ``previous``."""
-    settings = mlflow_tracking.settings()
     mlflow_tracking.configure()
-    verdict = holdout_evaluation["verdict"]
-    version = int(holdout_evaluation["candidate"]["version"])
-    compared_with = (holdout_evaluation["champion"] or {}).get("version")
-    current = registry.alias_version(settings.ranker_model_name, registry.CHAMPION)
-    if current is not None and int(current.version) not in (compared_with, version):
-        raise dg.Failure(
-            f"champion moved to v{current.version} after the evaluation compared against "
-            f"{compared_with}; re-run holdout_evaluation"
+    with failure_on(PromotionRefused):
+        decision = promote_challenger(
+            mlflow_tracking.settings(), holdout_evaluation, config.override_reason, config.override_by
         )
-    extra = {}
-    if not verdict["passed"]:
-        if not (config.override_reason.strip() and config.override_by.strip()):
-            raise dg.Failure(
-                f"challenger v{version} {verdict['reason']}. To promote it anyway, run `champion` with "
-                "override_reason and override_by."
-            )
-        extra = {"override_reason": config.override_reason, "override_by": config.override_by}
+    if decision.override:
         context.log.warning(
-            f"promoting v{version} over the gate's refusal: {config.override_reason} ({config.override_by})"
+            f"promoted v{decision.candidate_version} over the gate's refusal: "
+            f"{config.override_reason} ({config.override_by})"
         )
-    move = promote(settings, version, verdict["reason"][:5000], extra)
-    context.log.info(f"champion v{move.champion} (previous: v{move.previous})")
-    return dg.Output(
-        {
-            "promote": True,
-            "serving_version": move.champion,
-            "previous_version": move.previous,
-            "candidate_version": version,
-            "reason": verdict["reason"],
-            "override": bool(extra),
-        },
-        metadata={
-            "serving_version": move.champion,
-            "previous_version": move.previous or "none",
-            "reason": verdict["reason"],
-            "override": bool(extra),
-        },
-    )
+    context.log.info(f"champion v{decision.serving_version} (previous: v{decision.previous_version})")
+    return dg.Output(decision, metadata=_decision_metadata(decision))
+
+
+def _decision_metadata(decision: PromotionDecision) -> dict[str, object]:
+    return {
+        "serving_version": decision.serving_version,
+        "previous_version": decision.previous_version or "none",
+        "reason": decision.reason,
+        "override": decision.override,
+    }

@@ -18,10 +18,14 @@ from orchestration.checks import all_checks
 from orchestration.definitions import all_assets
 from orchestration.resources import build_resources
 from orchestration.runner import cycle_decision
+from promotion.outcome import GateOutcome, PromotionDecision
 from serving.app import create_app
 from serving.contract import EmbeddingVersionMismatch, verify_embeddings
 from tests.pipeline import QUIET, materialize_days, materialize_training, tiny_world
 from training import registry
+from training.ranker.run import RankerRun
+from training.ranker.training_set import RankerTrainingData
+from training.sasrec.run import SASRecRun
 
 pytestmark = pytest.mark.slow
 
@@ -71,10 +75,30 @@ def test_every_asset_materialized_and_checks_passed(pipeline):
     assert len(checks) == 1 + 12 + 3 + 1  # contract, statistical rules, feature contracts, scores
 
 
+def test_ml_assets_pass_typed_results(pipeline):
+    settings, _, _, training = pipeline
+    sasrec = training.output_for_node("sasrec_model")
+    assert isinstance(sasrec, SASRecRun) and sasrec.version == 1 and sasrec.launch == "in_process"
+    assert sasrec.train_clicks > 0 and sasrec.parameters > 0
+    assert set(sasrec.best_metrics) == {"val_ndcg_at_10", "val_hr_at_10"}
+    training_set = training.output_for_node("ranker_training_set")
+    assert isinstance(training_set, RankerTrainingData) and Path(training_set.path).exists()
+    assert training_set.embedding_version == 1 and training_set.rows > 0
+    ranker = training.output_for_node("ranker_model")
+    assert isinstance(ranker, RankerRun) and (ranker.version, ranker.embedding_version) == (1, 1)
+    assert 0.0 <= ranker.retrieval_recall <= 1.0 and Path(ranker.reliability_diagram).exists()
+    registry.configure(settings)
+    logged = mlflow.get_run(ranker.run_id).data
+    assert logged.params["subsample"] == "0.8" and logged.tags["relay.stage"] == "ranker"
+    assert logged.metrics["retrieval_recall_at_200"] == pytest.approx(ranker.retrieval_recall)
+    assert logged.tags["dagster.run_id"] == training.run_id
+
+
 def test_first_candidate_becomes_champion_with_logged_metrics(pipeline):
     settings, _, _, training = pipeline
     decision = training.output_for_node("champion")
-    assert decision["promote"] and decision["serving_version"] == 1
+    assert isinstance(decision, PromotionDecision)
+    assert decision.promoted and decision.serving_version == 1 and decision.previous_version is None
     registry.configure(settings)
     champion = registry.alias_version(settings.ranker_model_name, registry.CHAMPION)
     assert champion is not None and int(champion.version) == 1
@@ -125,17 +149,20 @@ def test_rerun_is_gated_against_the_champion_on_the_same_holdout(pipeline):
     settings, instance, _, _ = pipeline
     rerun = materialize_training(settings, instance, raise_on_error=False)
     evaluation, decision = cycle_decision(rerun)
-    assert evaluation["champion"]["version"] == 1  # compared on the identical holdout
+    assert isinstance(evaluation, GateOutcome) and isinstance(decision, PromotionDecision)
+    assert evaluation.champion_version == 1  # compared on the identical holdout
     registry.configure(settings)
     champion = registry.alias_version(settings.ranker_model_name, registry.CHAMPION)
     candidate = registry.MlflowClient().get_model_version(settings.ranker_model_name, "2")
-    if decision["promote"]:
+    if decision.promoted:
         assert int(champion.version) == 2
         assert int(registry.alias_version(settings.ranker_model_name, registry.PREVIOUS).version) == 1
     else:
         assert int(champion.version) == 1 and candidate.tags["gate"] == "refused"
-    assert candidate.tags["gate_reason"] == evaluation["verdict"]["reason"][:5000]
-    assert Path(evaluation["report"]).exists() and "Promotion report" in Path(evaluation["report"]).read_text()
+    assert candidate.tags["gate"] == evaluation.gate and decision.promoted == evaluation.passed
+    assert candidate.tags["gate_reason"] == evaluation.reason[:5000]
+    assert Path(evaluation.report).exists() and "Promotion report" in Path(evaluation.report).read_text()
+    assert {rule["rule"] for rule in evaluation.rules} >= {"primary_metric", "delta_ece", "score_psi"}
 
 
 def test_serving_refuses_a_ranker_whose_embedding_version_is_not_served(pipeline):

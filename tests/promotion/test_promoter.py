@@ -7,7 +7,8 @@ import textwrap
 import pytest
 from mlflow import MlflowClient
 
-from promotion.promoter import promote, rollback
+from promotion.outcome import GateOutcome, PromotionDecision
+from promotion.promoter import PromotionRefused, promote, promote_challenger, rollback
 from training import registry
 
 
@@ -67,3 +68,38 @@ def test_rollback_without_a_previous_champion_is_refused(settings):
     MlflowClient().create_registered_model(settings.ranker_model_name)
     with pytest.raises(RuntimeError, match="no previous champion"):
         rollback(settings)
+
+
+def _outcome(candidate: int, passed: bool, champion: int | None = 1) -> GateOutcome:
+    reason = "every guardrail passed: ok" if passed else "refused by delta_ece: ECE 0.09 vs champion 0.02"
+    return GateOutcome(
+        candidate_version=candidate, candidate_run_id="r", champion_version=champion, passed=passed, reason=reason
+    )
+
+
+def test_a_passed_challenger_is_promoted_and_the_old_champion_becomes_previous(versions):
+    decision = promote_challenger(versions, _outcome(2, passed=True))
+    assert decision == PromotionDecision(
+        promoted=True, candidate_version=2, reason=_outcome(2, True).reason, serving_version=2, previous_version=1
+    )
+    assert int(registry.alias_version(versions.ranker_model_name, registry.PREVIOUS).version) == 1
+
+
+def test_a_refused_challenger_needs_an_override_and_the_override_is_recorded(versions):
+    refused = _outcome(2, passed=False)
+    with pytest.raises(PromotionRefused, match=r"challenger v2 refused by delta_ece.*override_reason and override_by"):
+        promote_challenger(versions, refused, override_reason="  ", override_by="alice")
+    assert int(registry.alias_version(versions.ranker_model_name, registry.CHAMPION).version) == 1
+
+    decision = promote_challenger(versions, refused, override_reason="known ECE shift", override_by="alice")
+    assert decision.promoted and decision.override and decision.serving_version == 2
+    tags = MlflowClient().get_model_version(versions.ranker_model_name, "2").tags
+    assert tags["override_reason"] == "known ECE shift" and tags["override_by"] == "alice"
+    assert tags["promotion_reason"] == refused.reason
+
+
+def test_a_verdict_against_a_champion_that_has_since_moved_is_stale(versions):
+    promote(versions, 2, "meanwhile")
+    with pytest.raises(PromotionRefused, match="champion moved to v2 after the evaluation compared against 1"):
+        promote_challenger(versions, _outcome(3, passed=True, champion=1))
+    assert int(registry.alias_version(versions.ranker_model_name, registry.CHAMPION).version) == 2
