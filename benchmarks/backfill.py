@@ -28,7 +28,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 import torch
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+from orchestration.partitions import partition_range_tags
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -69,7 +70,7 @@ def run(settings: RelaySettings, keys: list[str], first: str, last: str, checks:
         [*assets, *selected],
         resources=build_resources(settings),
         instance=dg.DagsterInstance.ephemeral(),
-        tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last},
+        tags=partition_range_tags(first, last),
         run_config=QUIET,
     )
     if not result.success:

@@ -7,7 +7,6 @@ directory holds all state, is git-ignored, and a test can isolate itself by poin
 
 from __future__ import annotations
 
-import json
 import os
 from functools import cached_property
 from pathlib import Path
@@ -16,8 +15,11 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.dataset import DatasetSpan, Kind, read_dataset_span, record_dataset_span
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 Profile = Literal["embedded", "production"]
+DEFAULT_PARTITIONS_START = "2026-01-05"
 
 
 class RelaySettings(BaseSettings):
@@ -32,7 +34,9 @@ class RelaySettings(BaseSettings):
     sasrec_model_name: str = "relay-sasrec"
     feast_project: str = "relay"
     partitions_start: str = Field(
-        default="2026-01-05", description="First daily partition; the demo world starts here too."
+        default=DEFAULT_PARTITIONS_START,
+        description="First daily partition (get_settings takes the landed dataset's first day unless this is set); "
+        "the demo world starts here too.",
     )
     # Production profile services (see infra/production/).
     postgres_server: str = Field(
@@ -147,21 +151,19 @@ class RelaySettings(BaseSettings):
 def get_settings() -> RelaySettings:
     """Read settings from the environment now (not cached, so tests can switch RELAY_HOME).
 
-    An imported dataset records its first day in ``<home>/relay.json``; it is the partition
-    start unless ``RELAY_PARTITIONS_START`` says otherwise.
+    The landed dataset's record (``<home>/relay.json``, see ``core.dataset``) gives the
+    partition start unless ``RELAY_PARTITIONS_START`` says otherwise.
     """
     settings = RelaySettings()
-    marker = settings.root / "relay.json"
-    if "RELAY_PARTITIONS_START" not in os.environ and marker.exists():
-        recorded = json.loads(marker.read_text()).get("partitions_start")
-        if recorded:
-            return settings.model_copy(update={"partitions_start": recorded})
+    span = read_dataset_span(settings.root)
+    if "RELAY_PARTITIONS_START" not in os.environ and span is not None:
+        return settings.model_copy(update={"partitions_start": span.first_day})
     return settings
 
 
-def record_dataset(settings: RelaySettings, first_day: str, source: str) -> Path:
-    """Remember the landed dataset's first day (the partition start) and where it came from."""
-    settings.root.mkdir(parents=True, exist_ok=True)
-    marker = settings.root / "relay.json"
-    marker.write_text(json.dumps({"partitions_start": first_day, "source": source}, indent=2))
-    return marker
+def record_dataset(
+    settings: RelaySettings, first_day: str, source: str, last_day: str | None = None, kind: Kind = "live"
+) -> Path:
+    """Remember the landed dataset's span: its first day (the partition start), its last day
+    unless it is a live feed, and where it came from."""
+    return record_dataset_span(settings.root, DatasetSpan(kind, first_day, last_day, source))

@@ -10,11 +10,8 @@ from feature_repo.tables import FEATURE_TABLES
 from orchestration.partitions import daily_partitions, partition_days
 from orchestration.resources import LakeResource
 from quality.contract_checks import check_accounting, check_feature_partitions
+from quality.partition_gate import INGEST_ASSET
 from quality.rules import RULES, RuleResult
-
-INGEST = "clean_events"
-# Partitioned asset checks are "preview" in Dagster 1.13; the warning would repeat on every load.
-warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 
 
 def _to_check_result(results: list[tuple[str, RuleResult]]) -> dg.AssetCheckResult:
@@ -50,24 +47,28 @@ def _to_check_result(results: list[tuple[str, RuleResult]]) -> dg.AssetCheckResu
     )
 
 
-@dg.asset_check(
-    asset=INGEST,
-    partitions_def=daily_partitions,
-    blocking=True,
-    description="The RawLogs contract accepted the partition and rows landed = clean + quarantined + duplicates, "
-    "recounted from the stored tables.",
-)
-def check_contract(context: dg.AssetCheckExecutionContext, lake: LakeResource) -> dg.AssetCheckResult:
-    return _to_check_result(check_accounting(lake.settings(), partition_days(context)))
+def _contract_check(partitions_def: dg.PartitionsDefinition) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=INGEST_ASSET,
+        name="check_contract",
+        partitions_def=partitions_def,
+        blocking=True,
+        description="The RawLogs contract accepted the partition and rows landed = clean + quarantined + duplicates, "
+        "recounted from the stored tables.",
+    )
+    def _check(context: dg.AssetCheckExecutionContext, lake: LakeResource) -> dg.AssetCheckResult:
+        return _to_check_result(check_accounting(lake.settings(), partition_days(context)))
+
+    return _check
 
 
-def _rule_check(rule: str) -> dg.AssetChecksDefinition:
+def _rule_check(rule: str, partitions_def: dg.PartitionsDefinition) -> dg.AssetChecksDefinition:
     function, _ = RULES[rule]
 
     @dg.asset_check(
-        asset=INGEST,
+        asset=INGEST_ASSET,
         name=f"check_{rule}",
-        partitions_def=daily_partitions,
+        partitions_def=partitions_def,
         blocking=True,
         description=(function.__doc__ or rule).strip().splitlines()[0],
     )
@@ -79,14 +80,11 @@ def _rule_check(rule: str) -> dg.AssetChecksDefinition:
     return _check
 
 
-rule_checks = [_rule_check(rule) for rule in RULES]
-
-
-def _feature_check(table: str) -> dg.AssetChecksDefinition:
+def _feature_check(table: str, partitions_def: dg.PartitionsDefinition) -> dg.AssetChecksDefinition:
     @dg.asset_check(
         asset=table,
         name=f"check_{table}_contract",
-        partitions_def=daily_partitions,
+        partitions_def=partitions_def,
         blocking=True,
         description=f"The stored {table} partitions satisfy their pandera contract (types, ranges, unique keys).",
     )
@@ -96,5 +94,18 @@ def _feature_check(table: str) -> dg.AssetChecksDefinition:
     return _check
 
 
-feature_checks = [_feature_check(table) for table in FEATURE_TABLES]
-all_checks = [check_contract, *rule_checks, *feature_checks]
+def build_checks(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetChecksDefinition]:
+    """Every check over ``partitions_def``: a check's partitions are fixed when it is defined
+    (Dagster has no public way to rebind them), so the definitions build their own."""
+    with warnings.catch_warnings():
+        # Partitioned asset checks are "preview" in Dagster 1.13; the warning would repeat on every build.
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        return [
+            _contract_check(partitions_def),
+            *(_rule_check(rule, partitions_def) for rule in RULES),
+            *(_feature_check(table, partitions_def) for table in FEATURE_TABLES),
+        ]
+
+
+# Over the stand-in partitions, for code that materializes the module-level assets directly.
+all_checks = build_checks(daily_partitions)

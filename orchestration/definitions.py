@@ -4,7 +4,7 @@ import dagster as dg
 
 from core.settings import RelaySettings, get_settings
 from orchestration.assets import embeddings, evaluation, features, ingest, ranker, registry
-from orchestration.checks import all_checks
+from orchestration.checks import build_checks
 from orchestration.jobs import (
     continuous_training_job,
     continuous_training_schedule,
@@ -13,20 +13,27 @@ from orchestration.jobs import (
     training_cycle_job,
     training_cycle_schedule,
 )
+from orchestration.partitions import bind_partitions, daily_partitions_for
 from orchestration.resources import build_resources
-from orchestration.sensors import landing_sensor
+from orchestration.sensors import build_landing_sensor
 
+# Declared over the stand-in partitions; build_definitions binds them to the settings' own.
 all_assets = dg.load_assets_from_modules([ingest, features, embeddings, ranker, evaluation, registry])
 
 
 def build_definitions(settings: RelaySettings) -> dg.Definitions:
-    """Definitions bound to one data directory and profile (the CLI and tests pass their own)."""
+    """Definitions bound to one data directory and profile (the CLI and tests pass their own).
+
+    Assets, checks, the partitioned jobs and their schedules, and the landing sensor all use
+    ``daily_partitions_for(settings)``, read when this is called (not at import).
+    """
+    partitions_def = daily_partitions_for(settings)
     return dg.Definitions(
-        assets=[ingest.raw_logs, *all_assets],
-        asset_checks=all_checks,
+        assets=bind_partitions([ingest.raw_logs, *all_assets], partitions_def),
+        asset_checks=build_checks(partitions_def),
         jobs=[daily_data_job, training_cycle_job, continuous_training_job],
         schedules=[daily_data_schedule, training_cycle_schedule, continuous_training_schedule],
-        sensors=[landing_sensor],
+        sensors=[build_landing_sensor(settings, partitions_def)],
         resources=build_resources(settings),
     )
 

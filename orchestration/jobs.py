@@ -1,22 +1,31 @@
-"""Jobs and schedules: a daily partitioned ingest+features job, and a daily training cycle."""
+"""Jobs and schedules: a daily partitioned ingest+features job, and a daily training cycle.
+
+The jobs name no partitions: they take them from their assets when the definitions resolve,
+so they and their schedules follow the partitions ``build_definitions`` binds.
+"""
 
 import dagster as dg
 
+DAILY_DATA_JOB = "daily_data"
+TRAINING_CYCLE_JOB = "training_cycle"
+CONTINUOUS_TRAINING_JOB = "continuous_training"
+DAILY_DATA_GROUPS = ("ingest", "features")
+
 daily_data_job = dg.define_asset_job(
-    "daily_data",
-    selection=dg.AssetSelection.groups("ingest", "features"),
+    DAILY_DATA_JOB,
+    selection=dg.AssetSelection.groups(*DAILY_DATA_GROUPS),
     description="Ingest a day's landing partition, apply the Feast repo, update its features offline and online.",
 )
 
 training_cycle_job = dg.define_asset_job(
-    "training_cycle",
+    TRAINING_CYCLE_JOB,
     selection=dg.AssetSelection.groups("embeddings", "ranker", "evaluation", "registry")
     - dg.AssetSelection.assets("sasrec_daily"),
     description="Train SASRec and the ranker on the accepted history, evaluate, and gate promotion.",
 )
 
 continuous_training_job = dg.define_asset_job(
-    "continuous_training",
+    CONTINUOUS_TRAINING_JOB,
     selection=dg.AssetSelection.assets("sasrec_daily"),
     description="Fine-tune the newest SASRec on a day's events (warm start) and register it.",
 )

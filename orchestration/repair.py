@@ -7,14 +7,18 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 import dagster as dg
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from core.settings import RelaySettings
+from feature_repo.tables import WINDOWS
+from orchestration.jobs import DAILY_DATA_GROUPS, DAILY_DATA_JOB, TRAINING_CYCLE_JOB
+from orchestration.partitions import partition_range_tags
 from orchestration.runner import CONSOLE_INFO, cycle_decision
-from quality.partition_gate import blocked_partitions, ingested_days
+from promotion.outcome import PromotionDecision
+from quality.partition_gate import INGEST_ASSET, blocked_partitions, ingested_days
 from quality.records import record_override
 
-FEATURE_WINDOW_DAYS = 30
+# The longest window a feature reads: a day's events reach the feature rows of this many days.
+FEATURE_WINDOW_DAYS = max(WINDOWS)
 
 
 @dataclass
@@ -22,7 +26,7 @@ class RepairResult:
     day: str
     runs: list[str] = field(default_factory=list)
     blocked: dict[str, list[str]] = field(default_factory=dict)
-    decision: dict | None = None
+    decision: PromotionDecision | None = None
 
     @property
     def repaired(self) -> bool:
@@ -48,7 +52,7 @@ def repair_day(
         record_override(settings, day, *accept)
     defs = build_definitions(settings)
     result = RepairResult(day)
-    data = defs.resolve_job_def("daily_data").execute_in_process(
+    data = defs.resolve_job_def(DAILY_DATA_JOB).execute_in_process(
         instance=instance, partition_key=day, run_config=CONSOLE_INFO, raise_on_error=False
     )
     result.runs.append(data.run_id)
@@ -58,10 +62,10 @@ def repair_day(
 
     later = [d for d in ingested_days(settings) if day < d <= _plus(day, FEATURE_WINDOW_DAYS - 1)]
     if later:
-        features = defs.resolve_job_def("daily_data").execute_in_process(
+        features = defs.resolve_job_def(DAILY_DATA_JOB).execute_in_process(
             instance=instance,
-            tags={ASSET_PARTITION_RANGE_START_TAG: later[0], ASSET_PARTITION_RANGE_END_TAG: later[-1]},
-            asset_selection=[dg.AssetKey(k) for k in ("user_features", "item_features", "online_features")],
+            tags=partition_range_tags(later[0], later[-1]),
+            asset_selection=window_readers(defs),
             run_config=CONSOLE_INFO,
             raise_on_error=False,
         )
@@ -70,12 +74,24 @@ def repair_day(
             result.blocked = blocked_partitions(settings, later) or {later[0]: ["feature refresh failed; see the run"]}
             return result
     if retrain:
-        training = defs.resolve_job_def("training_cycle").execute_in_process(
+        training = defs.resolve_job_def(TRAINING_CYCLE_JOB).execute_in_process(
             instance=instance, run_config={**CONSOLE_INFO, **(training_config or {})}, raise_on_error=False
         )
         result.runs.append(training.run_id)
         result.decision = cycle_decision(training)[1]
     return result
+
+
+def window_readers(defs: dg.Definitions) -> list[dg.AssetKey]:
+    """The daily data job's assets downstream of the ingested events, from the definitions' asset
+    specs: the feature tables whose windows read a day's events, and the online load of them."""
+    specs = {spec.key: spec for spec in defs.resolve_all_asset_specs()}
+    downstream: set[dg.AssetKey] = set()
+    frontier = {dg.AssetKey(INGEST_ASSET)}
+    while frontier:
+        frontier = {key for key, spec in specs.items() if any(d.asset_key in frontier for d in spec.deps)} - downstream
+        downstream |= frontier
+    return sorted((k for k in downstream if specs[k].group_name in DAILY_DATA_GROUPS), key=dg.AssetKey.to_user_string)
 
 
 def _plus(day: str, days: int) -> str:

@@ -13,9 +13,11 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from core.settings import REPO_ROOT, RelaySettings
+from orchestration.jobs import DAILY_DATA_JOB, TRAINING_CYCLE_JOB
+from orchestration.partitions import partition_range_tags
+from promotion.outcome import GateOutcome, PromotionDecision
 
 # Step-level DEBUG events stay in the instance (and the UI); the terminal gets INFO and up.
 CONSOLE_INFO = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
@@ -25,12 +27,22 @@ CONSOLE_INFO = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 class CycleResult:
     data_run_id: str
     training_run_id: str
-    evaluation: dict
-    decision: dict
+    evaluation: GateOutcome
+    decision: PromotionDecision
 
     @property
     def metrics(self) -> pd.DataFrame:
-        return pd.DataFrame.from_records(self.evaluation["table"])
+        return self.evaluation.metrics
+
+
+def gate_step() -> str:
+    """The step whose blocking check is the promotion gate: its failure is a refusal, not an error.
+
+    Imported when needed: the asset modules are heavy, and ``relay ui`` only wants the instance.
+    """
+    from orchestration.assets.evaluation import holdout_evaluation
+
+    return holdout_evaluation.op.name
 
 
 def write_dagster_yaml(settings: RelaySettings) -> Path:
@@ -56,6 +68,14 @@ def dagster_instance(settings: RelaySettings) -> dg.DagsterInstance:
     return dg.DagsterInstance.get()
 
 
+def require_partitions(job: dg.JobDefinition, first_day: str, last_day: str) -> None:
+    """Refuse a range outside the job's partitions with the partitions it has, before any run starts."""
+    keys = job.partitions_def.get_partition_keys() if job.partitions_def else []
+    if first_day > last_day or first_day not in keys or last_day not in keys:
+        span = f"{keys[0]}..{keys[-1]}" if keys else "none"
+        raise ValueError(f"days {first_day}..{last_day} are not all partitions of {job.name} (partitions: {span})")
+
+
 def run_cycle(
     settings: RelaySettings,
     first_day: str,
@@ -68,16 +88,18 @@ def run_cycle(
 
     defs = build_definitions(settings)
     instance = instance or dagster_instance(settings)
-    data = defs.resolve_job_def("daily_data").execute_in_process(
+    data_job = defs.resolve_job_def(DAILY_DATA_JOB)
+    require_partitions(data_job, first_day, last_day)
+    data = data_job.execute_in_process(
         instance=instance,
-        tags={ASSET_PARTITION_RANGE_START_TAG: first_day, ASSET_PARTITION_RANGE_END_TAG: last_day},
+        tags=partition_range_tags(first_day, last_day),
         run_config=CONSOLE_INFO,
         raise_on_error=False,
     )
     if not data.success:
         failures = [event.message for event in data.all_events if event.is_failure and event.message]
-        raise RuntimeError(f"daily_data run {data.run_id} failed; nothing was trained.\n" + "\n".join(failures))
-    training = defs.resolve_job_def("training_cycle").execute_in_process(
+        raise RuntimeError(f"{DAILY_DATA_JOB} run {data.run_id} failed; nothing was trained.\n" + "\n".join(failures))
+    training = defs.resolve_job_def(TRAINING_CYCLE_JOB).execute_in_process(
         instance=instance, run_config={**CONSOLE_INFO, **(training_config or {})}, raise_on_error=False
     )
     evaluation, decision = cycle_decision(training)
@@ -86,21 +108,17 @@ def run_cycle(
     )
 
 
-def cycle_decision(result: dg.ExecuteInProcessResult) -> tuple[dict, dict]:
-    """(evaluation summary, promotion decision) of a training-cycle run.
+def cycle_decision(result: dg.ExecuteInProcessResult) -> tuple[GateOutcome, PromotionDecision]:
+    """(the gate's outcome, the promotion decision) of a training-cycle run.
 
     A challenger refused by the promotion gate is a normal outcome (the champion keeps serving)
-    and is reported as ``promote: False`` with the gate's reason; any other failure raises.
+    and is reported as ``promoted=False`` with the gate's reason; any other failure raises.
     """
     failed = {event.step_key for event in result.all_events if event.event_type_value == "STEP_FAILURE"}
-    if failed - {"holdout_evaluation"}:
+    gate = gate_step()
+    if failed - {gate}:
         raise RuntimeError(f"training cycle run {result.run_id} failed in {sorted(failed)}")
-    evaluation = result.output_for_node("holdout_evaluation")
-    if "holdout_evaluation" in failed:  # the blocking gate check failed: nothing was promoted
-        verdict = evaluation["verdict"]
-        return evaluation, {
-            "promote": False,
-            "reason": verdict["reason"],
-            "candidate_version": evaluation["candidate"]["version"],
-        }
+    evaluation: GateOutcome = result.output_for_node(gate)
+    if gate in failed:  # the blocking gate check failed: nothing was promoted
+        return evaluation, PromotionDecision.refused(evaluation)
     return evaluation, result.output_for_node("champion")

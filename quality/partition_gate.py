@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from core import lake
 from core.settings import RelaySettings
+from feature_repo.tables import WINDOWS
 
 INGEST_ASSET = "clean_events"
 
@@ -65,7 +66,7 @@ def ingested_days(settings: RelaySettings) -> list[str]:
         return [row[0] for row in con.execute("SELECT date FROM accounting ORDER BY date").fetchall()]
 
 
-def window_gaps(settings: RelaySettings, days: list[str], window_days: int = 30) -> list[str]:
+def window_gaps(settings: RelaySettings, days: list[str], window_days: int = max(WINDOWS)) -> list[str]:
     """Blocked partitions inside the feature windows ending on ``days`` (their events are missing)."""
     from datetime import date, timedelta
 

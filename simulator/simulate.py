@@ -8,6 +8,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from core.landing import write_catalog, write_partition
+from core.settings import RelaySettings, record_dataset
 from simulator.generate import day_date, generate_day
 from simulator.world import World, WorldConfig, build_world
 
@@ -48,6 +49,15 @@ def simulate(config: WorldConfig, landing_dir: Path, world_dir: Path, progress: 
         first_day=day_date(world, 0).isoformat(),
         last_day=day_date(world, config.n_days - 1).isoformat(),
     )
+
+
+def simulate_into(settings: RelaySettings, config: WorldConfig, progress: bool = True) -> SimulationSummary:
+    """``simulate`` into the data directory and record the world's span: a simulated world ends
+    on its last day, so its daily partitions end there too instead of running on to today.
+    Simulating again with more days re-lands the world and moves the recorded end."""
+    summary = simulate(config, settings.landing_dir, settings.world_dir, progress)
+    record_dataset(settings, summary.first_day, f"simulator:seed={config.seed}", summary.last_day, "simulated")
+    return summary
 
 
 def load_world(world_dir: Path) -> World:

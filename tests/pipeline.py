@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import dagster as dg
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from core.settings import RelaySettings
 from orchestration.checks import all_checks
 from orchestration.definitions import all_assets
+from orchestration.partitions import partition_range_tags
 from orchestration.resources import build_resources
 from simulator.simulate import simulate
 from simulator.world import WorldConfig
@@ -49,7 +49,7 @@ def materialize_days(
         [*data_assets(), *all_checks],
         resources=build_resources(settings),
         instance=instance,
-        tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last},
+        tags=partition_range_tags(first, last),
         run_config=QUIET,
         **kwargs,
     )

@@ -1,5 +1,5 @@
-"""Land an imported interaction log: daily partitions, the catalogue, and the data directory's
-partition start (so the Dagster partitions cover the data's dates)."""
+"""Land an imported interaction log: daily partitions, the catalogue, and the dataset's span
+(so the Dagster partitions cover exactly the data's dates: a dump ends on its last day)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ unknown_ids: {enabled: false}
 
 
 def land(settings: RelaySettings, converted: Converted, source: str) -> Path:
-    """Write every day and the catalogue to landing; remember where the partitions start.
+    """Write every day and the catalogue to landing; record the dump's first and last day.
 
     A historical log can have days without a single interaction. Such a day lands as an empty
     partition, explicitly accepted (an override recorded with its reason), so the contract's
@@ -47,7 +47,7 @@ def land(settings: RelaySettings, converted: Converted, source: str) -> Path:
             write_partition(settings.landing_dir, day, frame)
     write_catalog(settings.landing_dir, converted.catalog)
     (settings.root / "quality_thresholds.yaml").write_text(HISTORICAL_THRESHOLDS)
-    return record_dataset(settings, converted.first_day, source)
+    return record_dataset(settings, converted.first_day, source, converted.last_day, "historical")
 
 
 def import_movielens(settings: RelaySettings, negatives: int = 4, seed: int = 0) -> Converted:

@@ -7,7 +7,7 @@ import dagster as dg
 import pandas as pd
 from feast import FeatureStore
 
-from feature_repo.tables import FEATURE_TABLES, ITEM_FEATURES, USER_CATEGORY_FEATURES, USER_FEATURES
+from feature_repo.tables import FEATURE_TABLES, ITEM_FEATURES, USER_CATEGORY_FEATURES, USER_FEATURES, WINDOWS
 from features.build import compute_feature_table, count_feature_rows, write_feature_partitions
 from features.feast_store import apply_repo
 from orchestration.metadata import preview
@@ -18,7 +18,7 @@ from quality.contract_checks import check_feature_partitions
 from quality.contracts import ItemFeatures, UserCategoryFeatures, UserFeatures
 from quality.partition_gate import window_gaps
 
-ONLINE_DAYS = 32  # the 30-day windows, the tombstone day, and one day of slack
+ONLINE_DAYS = max(WINDOWS) + 2  # the longest window, the tombstone day, and one day of slack
 CHUNK_DAYS = 31  # a month per query: bounded memory for multi-year backfills, progress per chunk
 CONTRACTS = {USER_FEATURES: UserFeatures, ITEM_FEATURES: ItemFeatures, USER_CATEGORY_FEATURES: UserCategoryFeatures}
 
@@ -40,7 +40,7 @@ def _build(context: dg.AssetExecutionContext, lake: LakeResource, table: str) ->
             if len(days) > CHUNK_DAYS:
                 rate = sum(rows.values()) / max(time.perf_counter() - began, 1e-9)
                 context.log.info(f"{table}: {done}/{len(days)} days, {sum(rows.values()):,} rows ({rate:,.0f} rows/s)")
-    gaps = window_gaps(settings, days)
+    gaps = window_gaps(settings, days, window_days=max(WINDOWS))
     if gaps:
         context.log.warning(f"{table}: windows read around blocked partitions {gaps}; their events are missing")
     return dg.MaterializeResult(

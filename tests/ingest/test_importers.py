@@ -5,6 +5,7 @@ import zipfile
 import pandas as pd
 import pytest
 
+from core.dataset import DatasetSpan, read_dataset_span
 from core.landing import landed_days, read_partition
 from core.settings import get_settings
 from ingest.importers.convert import interactions_to_raw_logs
@@ -46,7 +47,7 @@ def test_each_interaction_becomes_a_one_slate_session():
         assert verdict.accepted and verdict.rows_clean == len(frame)
 
 
-def test_csv_import_maps_ids_lands_days_and_moves_the_partition_start(settings, tmp_path):
+def test_csv_import_maps_ids_lands_days_and_records_the_dataset_span(settings, tmp_path):
     path = tmp_path / "log.csv"
     pd.DataFrame(
         {
@@ -64,6 +65,7 @@ def test_csv_import_maps_ids_lands_days_and_moves_the_partition_start(settings, 
     users = pd.read_csv(settings.root / "imports" / "log" / "users.csv")
     assert users.to_dict("list") == {"external_id": ["ann", "bob"], "relay_id": [1, 2]}
     assert get_settings().partitions_start == "2025-06-01"
+    assert read_dataset_span(settings.root) == DatasetSpan("historical", "2025-06-01", "2025-06-03", f"csv:{path}")
     assert read_partition(settings.landing_dir, "2025-06-03")["user_id"].unique().tolist() == [1]
 
 

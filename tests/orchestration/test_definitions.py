@@ -4,11 +4,11 @@ from itertools import pairwise
 
 import dagster as dg
 
-from orchestration.definitions import defs
+from orchestration.definitions import build_definitions, defs
 
 
 def test_jobs_and_schedules_resolve():
-    for name in ("daily_data", "training_cycle"):
+    for name in ("daily_data", "training_cycle", "continuous_training"):
         assert defs.resolve_job_def(name) is not None
     schedules = {s.name: s for s in defs.schedules}
     assert set(schedules) == {"daily_data_schedule", "training_cycle_schedule", "continuous_training_schedule"}
@@ -42,10 +42,10 @@ def test_landing_sensor_requests_one_run_per_new_or_changed_file(settings, tiny_
     import os
 
     from core.landing import partition_path, write_partition
-    from orchestration.sensors import landing_sensor
 
     for day in ("2026-01-05", "2026-01-06"):
         write_partition(settings.landing_dir, day, tiny_raw)
+    landing_sensor = build_definitions(settings).resolve_sensor_def("landing_sensor")
     first = landing_sensor(dg.build_sensor_context(cursor=None))
     assert [r.partition_key for r in first.run_requests] == ["2026-01-05", "2026-01-06"]
     unchanged = landing_sensor(dg.build_sensor_context(cursor=first.cursor))
@@ -54,3 +54,12 @@ def test_landing_sensor_requests_one_run_per_new_or_changed_file(settings, tiny_
     os.utime(path, (path.stat().st_atime, path.stat().st_mtime + 10))  # a repaired file lands again
     repaired = landing_sensor(dg.build_sensor_context(cursor=first.cursor))
     assert [r.partition_key for r in repaired.run_requests] == ["2026-01-06"]
+
+
+def test_names_are_unchanged():
+    """Runs, schedules and the UI refer to these names: rebinding the partitions keeps them."""
+    assets = {k.to_user_string() for k in defs.resolve_all_asset_keys()}
+    assert {"raw_logs", "clean_events", "item_catalog", "feature_registry", "online_features", "champion"} <= assets
+    checks = {key.name for c in defs.asset_checks or [] for key in c.check_keys}
+    assert {"check_contract", "check_user_features_contract", "check_duplicate_rate"} <= checks
+    assert {s.name for s in defs.sensors or []} == {"landing_sensor"}

@@ -184,7 +184,7 @@ def test_repair_after_the_feed_is_fixed_is_idempotent_and_unblocks_training(fres
     second = repair_day(settings, day, instance, retrain=True, training_config=TINY_TRAINING)
     assert second.repaired
     pd.testing.assert_frame_equal(_clean_partition(settings, day), clean_once)
-    assert second.decision is not None and second.decision["candidate_version"] == 2  # training ran again
+    assert second.decision is not None and second.decision.candidate_version == 2  # training ran again
 
 
 def test_explicit_override_publishes_clean_rows_and_keeps_quarantine(fresh):

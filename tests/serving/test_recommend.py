@@ -5,12 +5,13 @@ feedback loop (served impressions ingested by the next day's run)."""
 import threading
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import dagster as dg
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from fastapi.testclient import TestClient
 from structlog.testing import capture_logs
 
@@ -20,6 +21,7 @@ from core.landing import partition_path, read_partition, served_files
 from core.settings import RelaySettings
 from features.retrieval import online_features
 from orchestration.checks import all_checks
+from orchestration.partitions import partition_range_tags
 from orchestration.resources import build_resources
 from serving.app import create_app
 from serving.options import ServingOptions
@@ -224,7 +226,7 @@ def test_served_impressions_are_ingested_by_the_next_days_run(trained):
         [*data_assets(), *all_checks],
         resources=build_resources(settings),
         instance=instance,
-        tags={ASSET_PARTITION_RANGE_START_TAG: day, ASSET_PARTITION_RANGE_END_TAG: day},
+        tags=partition_range_tags(day, day),
         run_config=QUIET,
     )
     assert result.success
@@ -235,3 +237,26 @@ def test_served_impressions_are_ingested_by_the_next_days_run(trained):
         ).fetchone()[0]
     assert landed == producer_rows + 12
     assert ingested == 12 and clean == landed
+
+
+LEGACY = Path(__file__).resolve().parents[1] / "fixtures" / "legacy"
+
+
+def test_a_champion_pickled_by_the_code_before_the_relayering_still_serves(trained):
+    """Registered pyfunc models are pickled by module path: a data directory written before the
+    packages moved keeps its champion, for Relay's server and for ``mlflow models serve``."""
+    settings, _, user, _ = trained
+    wrappers = [
+        p for p in settings.artifact_root.rglob("python_model.pkl") if (p.parent / "artifacts" / "bundle").exists()
+    ]
+    assert wrappers, "the champion's pyfunc wrapper is stored under the artifact root"
+    for stored in wrappers:  # what the old code wrote, byte for byte
+        stored.write_bytes((LEGACY / "ranker_python_model.pkl").read_bytes())
+    registry.configure(settings)
+    model = mlflow.pyfunc.load_model(f"models:/{settings.ranker_model_name}@{registry.CHAMPION}")
+    bundle = model.unwrap_python_model().bundle
+    features = pd.DataFrame(np.zeros((3, len(bundle.features))), columns=bundle.features)
+    assert np.isfinite(model.predict(features)).all()
+    with TestClient(create_app(settings, _options(), watch=False)) as client:
+        body = client.get(f"/recommend/{user}", params={"k": 5}).json()
+    assert body["fallback"] is None and len(body["items"]) == 5

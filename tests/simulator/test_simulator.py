@@ -4,9 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.dataset import DatasetSpan, read_dataset_span
 from core.schema import RAW_LOG_COLUMNS
 from simulator.generate import generate_day, plackett_luce_propensities
-from simulator.simulate import simulate
+from simulator.simulate import simulate, simulate_into
 from simulator.world import World, WorldConfig, build_world
 
 
@@ -65,6 +66,13 @@ def test_simulate_lands_one_file_per_day_and_saves_the_world(tmp_path):
     assert summary.events == summary.impressions + summary.clicks
     reloaded = World.load(tmp_path / "world")
     np.testing.assert_array_equal(reloaded.user_base_taste, build_world(reloaded.config).user_base_taste)
+
+
+def test_simulate_into_records_the_world_span_and_a_longer_run_moves_its_end(settings):
+    simulate_into(settings, WorldConfig(n_users=20, n_items=20, n_days=3, seed=2), progress=False)
+    assert read_dataset_span(settings.root) == DatasetSpan("simulated", "2026-01-05", "2026-01-07", "simulator:seed=2")
+    simulate_into(settings, WorldConfig(n_users=20, n_items=20, n_days=5, seed=2), progress=False)
+    assert read_dataset_span(settings.root).last_day == "2026-01-09"
 
 
 def test_bad_world_config_is_refused():
