@@ -39,13 +39,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core import lake
+from core import lake, processes
+from core.databases import drop_databases
 from core.landing import landed_days
 from core.settings import RelaySettings, get_settings
 from features.feast_store import open_store
 from orchestration.runner import run_cycle
 from relay import services
-from relay.services import free_port
 from serving.champion import champion_version, load_recommender
 from serving.options import ServingOptions
 from simulator.simulate import simulate
@@ -147,18 +147,18 @@ def build(settings: RelaySettings, world: WorldConfig, epochs: int) -> None:
     simulate(world, settings.landing_dir, settings.world_dir, progress=False)
     days = landed_days(settings.landing_dir)
     cycle = run_cycle(settings, days[0], days[-1], {"ops": {"sasrec_model": {"config": {"epochs": epochs}}}})
-    if not cycle.decision["promote"]:
+    if not cycle.decision.promoted:
         raise RuntimeError(f"the first model was not promoted: {cycle.decision}")
 
 
 def wait_ready(url: str, process: subprocess.Popen, timeout_s: float = 180.0) -> None:
-    services.wait_for(url, timeout_s, process)
+    processes.wait_for(url, timeout_s, process)
 
 
 def start_relay(settings: RelaySettings, port: int, log: Path, workers: int = 1) -> subprocess.Popen:
     env = {**services.service_env(settings), "RELAY_SERVING_LOG_IMPRESSIONS": "true"}
     relay = str(Path(sys.executable).with_name("relay"))
-    process = services.spawn([relay, "serve", "--port", str(port), "--workers", str(workers)], env, log)
+    process = processes.spawn([relay, "serve", "--port", str(port), "--workers", str(workers)], env, log)
     wait_ready(f"http://127.0.0.1:{port}/healthz", process)
     return process
 
@@ -170,7 +170,7 @@ def start_peer(settings: RelaySettings, port: int, log: Path, workers: int = 1) 
     mlflow = str(Path(bin_dir) / "mlflow")
     command = [mlflow, "models", "serve", "-m", f"models:/{settings.ranker_model_name}@champion"]
     command += ["--env-manager", "local", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
-    process = services.spawn(command, env, log)
+    process = processes.spawn(command, env, log)
     wait_ready(f"http://127.0.0.1:{port}/ping", process)
     return process
 
@@ -204,7 +204,7 @@ def peer_payloads(settings: RelaySettings, users: list[int], n: int) -> list[byt
 
 
 def run_relay(settings: RelaySettings, users: list[int], args, label: str) -> tuple[Phase, Phase]:
-    port = free_port()
+    port = processes.free_port()
     process = start_relay(settings, port, settings.root / f"bench-serve-{label}.log", args.workers)
     try:
 
@@ -218,12 +218,12 @@ def run_relay(settings: RelaySettings, users: list[int], args, label: str) -> tu
 
         return asyncio.run(measure(make_send, args))
     finally:
-        services.stop_group(process.pid)
+        processes.stop_group(process.pid)
         process.wait()
 
 
 def run_peer(settings: RelaySettings, payloads: list[bytes], args) -> tuple[Phase, Phase]:
-    port = free_port()
+    port = processes.free_port()
     process = start_peer(settings, port, settings.root / "bench-peer.log", args.workers)
     headers = {"content-type": "application/json"}
     try:
@@ -238,7 +238,7 @@ def run_peer(settings: RelaySettings, payloads: list[bytes], args) -> tuple[Phas
 
         return asyncio.run(measure(make_send, args))
     finally:
-        services.stop_group(process.pid)
+        processes.stop_group(process.pid)
         process.wait()
 
 
@@ -249,7 +249,7 @@ def production_settings(base: RelaySettings, root: Path) -> RelaySettings:
         profile="production",
         database_prefix=f"relay_bench_{tag}",
         feast_project=f"relay_bench_{tag}",
-        mlflow_port=free_port(),
+        mlflow_port=processes.free_port(),
         postgres_server=base.postgres_server,
         redis_url=base.redis_url,
     )
@@ -306,7 +306,7 @@ def main() -> None:
         finally:
             open_store(production).teardown()
             services.down(production)
-            services.drop_databases(production)
+            drop_databases(production)
 
     print(
         f"\nmachine: {_machine()}; k=10 of 200 candidates; {args.workers} server workers; "

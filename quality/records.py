@@ -7,6 +7,7 @@ atomic and idempotent, and read through the DuckDB views that ``core.lake.connec
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -69,3 +70,68 @@ def override_for(settings: RelaySettings, day: str) -> dict[str, str] | None:
     if not path.exists():
         return None
     return {"date": day, **pd.read_parquet(path).iloc[0].to_dict()}
+
+
+@dataclass(frozen=True)
+class CheckRecord:
+    """The latest result of one check on one partition."""
+
+    asset: str
+    check_name: str
+    passed: bool
+    blocking: bool
+    column_name: str
+    description: str
+
+
+@dataclass(frozen=True)
+class PartitionReport:
+    """A partition's row accounting, its gate status and every check's latest result, read in one
+    place so ``relay quality`` prints it without knowing the lake's views."""
+
+    day: str
+    rows_landed: int
+    rows_clean: int
+    rows_quarantined: int
+    duplicates_dropped: int
+    usable: bool
+    reason: str  # the contract's verdict ("" when it had nothing to say)
+    override: dict[str, str] | None  # who accepted the partition and why, when it was overridden
+    checks: tuple[CheckRecord, ...]
+
+    @property
+    def balanced(self) -> bool:
+        """Every landed row is accounted for: clean, quarantined or a dropped duplicate."""
+        return self.rows_landed == self.rows_clean + self.rows_quarantined + self.duplicates_dropped
+
+
+def partition_report(settings: RelaySettings, day: str) -> PartitionReport | None:
+    """The report of one ingested partition; None when ``day`` has not been ingested."""
+    with lake.connect(settings) as con:
+        status = con.execute(
+            "SELECT rows_landed, rows_clean, rows_quarantined, duplicates_dropped, usable, reason, overridden "
+            "FROM partition_status WHERE date = $day",
+            {"day": day},
+        ).fetchone()
+        checks = con.execute(
+            "SELECT asset, check_name, passed, blocking, column_name, description FROM checks "
+            "WHERE date = $day ORDER BY asset, check_name",
+            {"day": day},
+        ).fetchall()
+    if status is None:
+        return None
+    landed, clean, quarantined, duplicates, usable, reason, overridden = status
+    return PartitionReport(
+        day=day,
+        rows_landed=int(landed),
+        rows_clean=int(clean),
+        rows_quarantined=int(quarantined),
+        duplicates_dropped=int(duplicates),
+        usable=bool(usable),
+        reason=reason or "",
+        override=override_for(settings, day) if overridden else None,
+        checks=tuple(
+            CheckRecord(asset, name, bool(passed), bool(blocking), column or "", description or "")
+            for asset, name, passed, blocking, column, description in checks
+        ),
+    )

@@ -5,6 +5,7 @@ from typer.testing import CliRunner
 
 from core.landing import write_partition
 from ingest.partition import ingest_day
+from quality.records import record_override
 from quality.run_checks import run_rule
 from relay.cli import app
 
@@ -38,3 +39,14 @@ def test_quality_prints_accounting_and_check_results(settings, tiny_raw, kind):
     assert "missing column 'item_id'; unexpected column 'itemId'" in result.output
     assert "check_duplicate_rate" in result.output
     assert runner.invoke(app, ["quality", "2026-02-01"]).exit_code == 2
+
+
+def test_quality_names_who_overrode_a_blocked_partition(settings, tiny_raw):
+    write_partition(settings.landing_dir, "2026-01-05", tiny_raw)
+    assert runner.invoke(app, ["incident", "renamed_column", "--date", "2026-01-05"]).exit_code == 0
+    ingest_day(settings, "2026-01-05")
+    record_override(settings, "2026-01-05", "the feed is known bad; keep the day", "ops")
+    result = runner.invoke(app, ["quality", "2026-01-05"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "status: usable (override: {'date': '2026-01-05', 'reason': 'the feed is known bad" in result.output
+    assert "'given_by': 'ops'" in result.output

@@ -21,12 +21,13 @@ import redis
 from fastapi.testclient import TestClient
 
 from core import lake
+from core.databases import drop_databases
 from core.events import most_active_user
 from core.landing import served_files
+from core.processes import free_port
 from core.settings import REPO_ROOT, RelaySettings
 from features.feast_store import open_store
 from relay import services
-from relay.services import drop_databases, free_port
 from serving.app import create_app
 from tests.pipeline import materialize_days, materialize_training, tiny_world
 from training import registry

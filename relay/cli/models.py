@@ -1,0 +1,60 @@
+"""The registered models: ``relay report`` (the promotion gate's verdict) and ``relay rollback``."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from relay.cli.console import console, load_settings
+
+
+def _number(value: object) -> str:
+    return "" if value is None or value != value else f"{value:.4f}"  # NaN (no champion) prints empty
+
+
+def report(version: int = typer.Option(None, help="Ranker version (default: the newest evaluated).")) -> None:
+    """Print the promotion gate's verdict on a challenger: every guardrail and every metric with its CI."""
+    from promotion.report import read_verdict
+
+    settings = load_settings()
+    reports = settings.root / "reports"
+    folders = sorted(reports.glob("ranker-v*"), key=lambda p: int(p.name.removeprefix("ranker-v")))
+    if version is not None:
+        folders = [f for f in folders if f.name == f"ranker-v{version}"]
+    if not folders:
+        raise typer.BadParameter(f"no promotion report{f' for v{version}' if version else ''} in {reports}")
+    payload = read_verdict(folders[-1])
+    verdict = payload["verdict"]
+    header = " · ".join(f"{k}: {v}" for k, v in payload["header"].items())
+    console.print(f"[bold]{'PROMOTABLE' if verdict['passed'] else 'REFUSED'}[/bold] — {header}", soft_wrap=True)
+    rules = Table(title="guardrails")
+    for column in ("rule", "result", "what it saw"):
+        rules.add_column(column, overflow="fold")
+    for rule in verdict["rules"]:
+        rules.add_row(rule["rule"], "[green]ok[/green]" if rule["passed"] else "[red]FAILED[/red]", rule["message"])
+    console.print(rules)
+    metrics = Table(title="challenger vs champion (paired bootstrap 95% CI)")
+    for column in ("metric", "challenger", "champion", "delta", "95% CI"):
+        metrics.add_column(column, justify="left" if column == "metric" else "right")
+    for row in payload["comparison"]:
+        ci = f"[{_number(row['ci_low'])}, {_number(row['ci_high'])}]" if row["ci_low"] is not None else ""
+        metrics.add_row(row["metric"], _number(row["challenger"]), _number(row["champion"]), _number(row["delta"]), ci)
+    console.print(metrics)
+    console.print(f"full report: {folders[-1] / 'report.html'}")
+
+
+def rollback(reason: str = typer.Option("manual rollback", help="Why (recorded on the version).")) -> None:
+    """Restore the previous champion (champion and previous swap)."""
+    from promotion.promoter import rollback as swap
+    from training import registry
+
+    settings = load_settings()
+    registry.configure(settings)
+    try:
+        move = swap(settings, reason)
+    except RuntimeError as error:
+        raise typer.BadParameter(str(error)) from error
+    console.print(
+        f"champion is v{move.champion} again (previous: v{move.previous}); "
+        "running servers swap to it within RELAY_SERVING_POLL_S seconds"
+    )

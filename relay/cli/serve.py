@@ -1,0 +1,38 @@
+"""``relay serve``: the recommendation API over the MLflow champion."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import typer
+
+from relay.cli.console import load_settings
+
+
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: int = typer.Option(1, min=1, help="Worker processes (each loads the champion and polls its alias)."),
+) -> None:
+    """Serve recommendations from the MLflow champion (JSON logs on stderr, Prometheus at /metrics).
+
+    Serving knobs come from RELAY_SERVING_* (see serving/options.py)."""
+    import uvicorn
+
+    settings = load_settings()
+    if workers == 1:
+        from serving.app import create_app
+
+        uvicorn.run(create_app(settings, json_logs=True), host=host, port=port, access_log=False)
+        return
+    # The workers are fresh processes: they read the settings and the metrics folder from the environment.
+    os.environ["RELAY_HOME"], os.environ["RELAY_PROFILE"] = str(settings.root), settings.profile
+    metrics_dir = settings.root / "run" / f"prometheus-{port}"  # the workers' shared metric samples
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True)
+    for variable in ("PROMETHEUS_MULTIPROC_DIR", "PROMETHEUS_MULTIPROCESS_DIR", "RELAY_SERVING_METRICS_DIR"):
+        os.environ[variable] = str(metrics_dir)
+    uvicorn.run(
+        "serving.app:create_production_app", factory=True, host=host, port=port, workers=workers, access_log=False
+    )
