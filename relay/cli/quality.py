@@ -23,7 +23,7 @@ def quality(day: str = typer.Argument(..., help="Partition (YYYY-MM-DD).")) -> N
         soft_wrap=True,
     )
     state = "[green]usable[/green]" if report.usable else "[red]BLOCKED[/red]"
-    console.print(f"status: {state}" + (f" (override: {report.override})" if report.override else ""))
+    console.print(f"status: {state}" + (f" (override: {report.override})" if report.override else ""), soft_wrap=True)
     if report.reason:
         console.print(f"contract: {report.reason}", soft_wrap=True)
     table = Table(title=f"checks on {day}")
