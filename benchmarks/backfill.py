@@ -46,8 +46,8 @@ from feature_repo.tables import (
 )
 from features.build import count_feature_rows
 from features.feast_store import apply_repo, open_store
+from features.online_load import ONLINE_DAYS
 from features.retrieval import historical_features, with_categories
-from orchestration.assets.features import ONLINE_DAYS
 from orchestration.checks import all_checks
 from orchestration.definitions import all_assets
 from orchestration.resources import build_resources

@@ -8,7 +8,8 @@ partition the contract rejected; its bad rows stay quarantined.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import pandas as pd
 
@@ -81,3 +82,31 @@ def publish_catalog(settings: RelaySettings) -> pd.DataFrame:
     target = lake.catalog_file(settings)
     atomic.write_parquet(frame, target)
     return frame
+
+
+@dataclass(frozen=True)
+class IngestBatch:
+    """The verdicts of one run over many partitions, with the accounting summed."""
+
+    verdicts: tuple[PartitionVerdict, ...]
+
+    @property
+    def rejected(self) -> tuple[PartitionVerdict, ...]:
+        return tuple(v for v in self.verdicts if not v.accepted)
+
+    def total(self, field: str) -> int:
+        return sum(getattr(v, field) for v in self.verdicts)
+
+
+def ingest_days(
+    settings: RelaySettings, days: list[str], progress: Callable[[int, int], None] | None = None
+) -> IngestBatch:
+    """Ingest each day in order (reporting ``progress(done, total)``), then refresh the lake's
+    catalogue view, so a day and a multi-year backfill take the same path."""
+    verdicts = []
+    for day in days:
+        verdicts.append(ingest_day(settings, day))
+        if progress is not None:
+            progress(len(verdicts), len(days))
+    lake.refresh_catalog(settings)
+    return IngestBatch(tuple(verdicts))

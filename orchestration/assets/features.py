@@ -1,15 +1,15 @@
 """Feature stage: DuckDB SQL builds daily feature tables; Feast registers and serves them."""
 
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
 
 import dagster as dg
 import pandas as pd
-from feast import FeatureStore
 
-from feature_repo.tables import FEATURE_TABLES, ITEM_FEATURES, USER_CATEGORY_FEATURES, USER_FEATURES, WINDOWS
-from features.build import compute_feature_table, count_feature_rows, write_feature_partitions
+from feature_repo.tables import ITEM_FEATURES, USER_CATEGORY_FEATURES, USER_FEATURES, WINDOWS
+from features.build import compute_feature_table, write_feature_partitions
 from features.feast_store import apply_repo
+from features.online_load import load_online
 from orchestration.metadata import preview
 from orchestration.partition_gate import FEATURE_ASSETS, GATED_AUTOMATION, require_usable
 from orchestration.partitions import chunked, daily_partitions, partition_days
@@ -18,7 +18,6 @@ from quality.contract_checks import check_feature_partitions
 from quality.contracts import ItemFeatures, UserCategoryFeatures, UserFeatures
 from quality.partition_gate import window_gaps
 
-ONLINE_DAYS = max(WINDOWS) + 2  # the longest window, the tombstone day, and one day of slack
 CHUNK_DAYS = 31  # a month per query: bounded memory for multi-year backfills, progress per chunk
 CONTRACTS = {USER_FEATURES: UserFeatures, ITEM_FEATURES: ItemFeatures, USER_CATEGORY_FEATURES: UserCategoryFeatures}
 
@@ -98,23 +97,6 @@ def feature_registry(feast: FeastResource) -> dg.MaterializeResult:
     return dg.MaterializeResult(metadata={"objects": dg.MetadataValue.json(names)})
 
 
-def online_window(store: FeatureStore, start: datetime, end: datetime) -> tuple[datetime, datetime]:
-    """The stamps to load for partitions [start, end).
-
-    The online store keeps each entity's latest row (Feast loads the latest per entity of a
-    window), so a long backfill only needs its last ONLINE_DAYS days: an entity idle for longer
-    already has its tombstone row there, which reads exactly like no row. That shortcut is
-    taken only when the store holds nothing older that such an entity could be stale from.
-    """
-    first, stop = start + timedelta(days=1), end + timedelta(days=1)
-    shortcut = stop - timedelta(days=ONLINE_DAYS)
-    loaded = [store.get_feature_view(t).most_recent_end_time for t in FEATURE_TABLES]
-    previous = None if any(v is None for v in loaded) else min(loaded)
-    if previous is not None and previous < shortcut:
-        shortcut = previous
-    return max(first, shortcut), stop
-
-
 @dg.asset(
     deps=[user_features, item_features, "user_category_features", feature_registry],
     partitions_def=daily_partitions,
@@ -136,19 +118,13 @@ def online_features(context: dg.AssetExecutionContext, feast: FeastResource) -> 
         check_feature_partitions(settings, table, days)
     require_usable(settings, days, what, FEATURE_ASSETS)
     start, end = context.partition_time_window
-    store = feast.store()
-    # Rows of day D are stamped at D+1 00:00, so the window shifts by one day.
-    window_start, window_end = online_window(store, start.astimezone(UTC), end.astimezone(UTC))
-    loaded_days = [d for d in days if d >= (window_start - timedelta(days=1)).strftime("%Y-%m-%d")]
-    began = datetime.now(UTC)
-    store.materialize(start_date=window_start, end_date=window_end, feature_views=list(FEATURE_TABLES))
-    rows = count_feature_rows(settings.features_dir, loaded_days)
+    load = load_online(feast.store(), settings, days, start.astimezone(UTC), end.astimezone(UTC))
     return dg.MaterializeResult(
         metadata={
-            "days_loaded": len(loaded_days),
-            "window_start": window_start.isoformat(),
-            "window_end": window_end.isoformat(),
-            **{f"{table}_rows": count for table, count in rows.items()},
-            "seconds": (datetime.now(UTC) - began).total_seconds(),
+            "days_loaded": load.days_loaded,
+            "window_start": load.window_start.isoformat(),
+            "window_end": load.window_end.isoformat(),
+            **{f"{table}_rows": count for table, count in load.rows.items()},
+            "seconds": load.seconds,
         }
     )

@@ -1,9 +1,10 @@
 """Ingest stage: landing partitions become clean lake events, judged by blocking checks."""
 
+from collections.abc import Callable
+
 import dagster as dg
 
-from core.lake import refresh_catalog
-from ingest.partition import ingest_day, publish_catalog
+from ingest.partition import IngestBatch, ingest_days, publish_catalog
 from orchestration.metadata import preview
 from orchestration.partitions import daily_partitions, partition_days
 from orchestration.resources import LakeResource
@@ -28,29 +29,37 @@ def clean_events(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Ma
     The verdicts are judged by the blocking checks beside this asset (``check_contract`` and one
     check per statistical rule), which also keep a blocked partition blocked in later runs.
     """
-    settings = lake.settings()
     days = partition_days(context)
-    verdicts = []
-    for day in days:
-        verdicts.append(ingest_day(settings, day))
-        if len(days) > 31 and (len(verdicts) % 30 == 0 or len(verdicts) == len(days)):
-            context.log.info(f"clean_events: {len(verdicts)}/{len(days)} partitions ingested")
-    rejected = [v for v in verdicts if not v.accepted]
-    for verdict in rejected:
+    batch = ingest_days(lake.settings(), days, _progress(context, len(days)))
+    for verdict in batch.rejected:
         context.log.error(verdict.reason)
-    refresh_catalog(settings)
-    return dg.MaterializeResult(
-        metadata={
-            "partitions": len(verdicts),
-            "rows_landed": sum(v.rows_landed for v in verdicts),
-            "rows_clean": sum(v.rows_clean for v in verdicts),
-            "rows_quarantined": sum(v.rows_quarantined for v in verdicts),
-            "duplicates_dropped": sum(v.duplicates_dropped for v in verdicts),
-            "rejected_partitions": ", ".join(v.date for v in rejected) or "none",
-            "row_failures": dg.MetadataValue.json({v.date: v.row_failures for v in verdicts if v.row_failures}),
-            "preview": preview(verdicts[-1].clean) if not verdicts[-1].clean.empty else dg.MetadataValue.md("(empty)"),
-        }
-    )
+    return dg.MaterializeResult(metadata=_batch_metadata(batch))
+
+
+def _progress(context: dg.AssetExecutionContext, total: int) -> Callable[[int, int], None] | None:
+    """Log every 30 partitions of a long backfill (a month's run stays quiet)."""
+    if total <= 31:
+        return None
+
+    def log(done: int, total: int) -> None:
+        if done % 30 == 0 or done == total:
+            context.log.info(f"clean_events: {done}/{total} partitions ingested")
+
+    return log
+
+
+def _batch_metadata(batch: IngestBatch) -> dict[str, object]:
+    last = batch.verdicts[-1].clean
+    return {
+        "partitions": len(batch.verdicts),
+        "rows_landed": batch.total("rows_landed"),
+        "rows_clean": batch.total("rows_clean"),
+        "rows_quarantined": batch.total("rows_quarantined"),
+        "duplicates_dropped": batch.total("duplicates_dropped"),
+        "rejected_partitions": ", ".join(v.date for v in batch.rejected) or "none",
+        "row_failures": dg.MetadataValue.json({v.date: v.row_failures for v in batch.verdicts if v.row_failures}),
+        "preview": preview(last) if not last.empty else dg.MetadataValue.md("(empty)"),
+    }
 
 
 @dg.asset(group_name="ingest")

@@ -3,7 +3,7 @@
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
-from orchestration.assets.features import ONLINE_DAYS, online_window
+from features.online_load import ONLINE_DAYS, online_window
 
 
 class _Store:
