@@ -13,8 +13,9 @@ from feast import FeatureStore
 from core.events import read_events
 from evaluation.comparison import Holdout, ModelView
 from evaluation.lists import MODELS, HoldoutTruth, evaluate_lists, holdout_truth
-from features.retrieval import historical_features, historical_user_vectors
+from features.retrieval import historical_features, historical_user_states, historical_user_vectors
 from quality.contracts import ScoredCandidates
+from slate.rules import CANDIDATES, rank_candidates
 from training.metrics import RankingMetrics
 from training.ranker.bundle import RankerBundle
 from training.ranker.fit import segment_masks
@@ -128,3 +129,77 @@ def model_view(
         candidate_scores=candidate_scores,
     )
     return view, evaluate_lists(lists, truth)
+
+
+@dataclass(frozen=True)
+class ServedLists:
+    """Each model's list per user, as serving would return it at one moment."""
+
+    lists: dict[str, np.ndarray]  # model -> (users, K) item ids, -1 pads
+    list_scores: np.ndarray  # (users, K) calibrated P(click) of the two-stage list's items
+    candidate_scores: np.ndarray  # calibrated scores of every retrieved candidate (NaN allowed)
+    candidates: pd.DataFrame  # user_id, item_id of every retrieved candidate, aligned with the scores
+
+
+def served_lists(
+    store: FeatureStore,
+    bundle: RankerBundle,
+    users: np.ndarray,
+    as_of: pd.Timestamp,
+    catalog: pd.DataFrame,
+    popular: np.ndarray,
+) -> ServedLists:
+    """The lists serving would return at ``as_of``: the same ``CANDIDATES`` retrieved, the
+    user's recent items dropped, the category cap, greedy order with ties to the retrieval order
+    (``slate.rules.rank_candidates``). SASRec alone orders the candidates by retrieval score, the
+    two-stage model by the ranker's raw score; users without an embedding get the popularity
+    list from both, as serving gives them."""
+    n = len(users)
+    states = historical_user_states(store, users, as_of, bundle.embedding_version)
+    no_items = np.array([], dtype=np.int64)
+    seen = [states[int(u)][1] if int(u) in states else no_items for u in users]
+    lists = {name: np.full((n, K), -1, dtype=np.int64) for name in MODELS}
+    rng = np.random.default_rng(RANDOM_SEED)
+    for row in range(n):  # the floor: a random order of the catalogue under the same rules
+        chosen = rank_candidates(
+            bundle.item_ids, rng.random(len(bundle.item_ids)), bundle.item_categories, seen[row], K
+        )
+        _fill(lists["random"], row, bundle.item_ids, chosen)
+    category_of = dict(zip(bundle.item_ids.tolist(), bundle.item_categories.tolist(), strict=True))
+    popular_categories = np.asarray([category_of.get(int(i), -1) for i in popular], dtype=np.int64)
+    popular_order = -np.arange(len(popular), dtype=np.float64)
+    for row in range(n):
+        _fill(
+            lists["popularity"], row, popular, rank_candidates(popular, popular_order, popular_categories, seen[row], K)
+        )
+    lists["sasrec"][:] = lists["popularity"]
+    lists["sasrec_ranker"][:] = lists["popularity"]
+    list_scores = np.full((n, K), np.nan)
+    known = np.flatnonzero([int(u) in states for u in users])
+    if not len(known):
+        return ServedLists(lists, list_scores, np.array([]), pd.DataFrame({"user_id": [], "item_id": []}))
+    vectors = np.stack([states[int(u)][0] for u in users[known]])
+    positions, retrieval_scores = bundle.retrieve_positions(vectors, CANDIDATES)
+    valid = positions >= 0
+    rows = np.repeat(np.arange(len(known)), positions.shape[1])[valid.ravel()]
+    pairs = pd.DataFrame({"user_id": users[known][rows], "item_id": bundle.item_ids[positions[valid]]})
+    features = historical_features(store, pairs.assign(event_timestamp=as_of), bundle.embedding_version, catalog)
+    raw = bundle.raw_scores(features)
+    candidate_scores = bundle.calibrator.apply(raw) if bundle.calibrator is not None else raw
+    order = np.where(np.isfinite(raw), raw, -np.inf)
+    starts = np.concatenate([[0], np.cumsum(valid.sum(axis=1))])
+    for i, row in enumerate(known):
+        span = slice(starts[i], starts[i + 1])
+        items = pairs["item_id"].to_numpy()[span]
+        categories = bundle.item_categories[positions[i][valid[i]]]
+        _fill(
+            lists["sasrec"], row, items, rank_candidates(items, retrieval_scores[i][valid[i]], categories, seen[row], K)
+        )
+        chosen = rank_candidates(items, order[span], categories, seen[row], K)
+        _fill(lists["sasrec_ranker"], row, items, chosen)
+        list_scores[row, : len(chosen)] = candidate_scores[span][chosen]
+    return ServedLists(lists, list_scores, candidate_scores, pairs)
+
+
+def _fill(lists: np.ndarray, row: int, items: np.ndarray, positions: np.ndarray) -> None:
+    lists[row, : len(positions)] = items[positions]

@@ -127,18 +127,37 @@ def online_features(
     return finalize_features(frame, now)
 
 
-def historical_user_vectors(
+def historical_user_states(
     store: FeatureStore, user_ids: np.ndarray, as_of: pd.Timestamp, embedding_version: int
-) -> dict[int, np.ndarray]:
-    """Each user's embedding as known at ``as_of`` (users without one are absent)."""
+) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Each user's embedding and recently consumed items (the seen-item rule's input), as known
+    at ``as_of``: what serving reads online at that moment. Users without an embedding are absent."""
     entities = pd.DataFrame({"user_id": np.asarray(user_ids, dtype=np.int64), "event_timestamp": as_of})
+    view = user_embedding_view_name(embedding_version)
     frame = store.get_historical_features(
         entity_df=entities,
-        features=[f"{user_embedding_view_name(embedding_version)}:user_embedding"],
+        features=[f"{view}:user_embedding", f"{view}:recent_items"],
         filter_by_created_timestamp=True,
     ).to_df()
     present = frame["user_embedding"].map(_is_vector)
     return {
-        int(user): np.asarray(vector, dtype=np.float32)
-        for user, vector in zip(frame.loc[present, "user_id"], frame.loc[present, "user_embedding"], strict=True)
+        int(user): (
+            np.asarray(vector, dtype=np.float32),
+            np.asarray(recent if isinstance(recent, list | np.ndarray) else [], dtype=np.int64),
+        )
+        for user, vector, recent in zip(
+            frame.loc[present, "user_id"],
+            frame.loc[present, "user_embedding"],
+            frame.loc[present, "recent_items"],
+            strict=True,
+        )
+    }
+
+
+def historical_user_vectors(
+    store: FeatureStore, user_ids: np.ndarray, as_of: pd.Timestamp, embedding_version: int
+) -> dict[int, np.ndarray]:
+    """Each user's embedding as known at ``as_of`` (users without one are absent)."""
+    return {
+        user: vector for user, (vector, _) in historical_user_states(store, user_ids, as_of, embedding_version).items()
     }

@@ -5,13 +5,17 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from slate.rules import CANDIDATES, MAX_PER_CATEGORY
+
 
 class ServingOptions(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RELAY_SERVING_", frozen=True)
 
-    n_candidates: int = Field(default=200, ge=1, le=5000, description="Items retrieved by faiss per request.")
+    n_candidates: int = Field(default=CANDIDATES, ge=1, le=5000, description="Items retrieved by faiss per request.")
     max_k: int = Field(default=100, ge=1, description="Largest k a request may ask for.")
-    max_per_category: int | None = Field(default=3, ge=1, description="Business rule; None disables the cap.")
+    max_per_category: int | None = Field(
+        default=MAX_PER_CATEGORY, ge=1, description="Business rule; None disables the cap."
+    )
     filter_seen: bool = Field(default=True, description="Drop items the user already consumed.")
     temperature: float = Field(
         default=0.0,

@@ -105,11 +105,11 @@ class Recommender:
         with timer("features"):
             features = self.online.matrix(user, user_id, positions, categories, self.clock())
         with timer("ranking"):
-            scores, report = self.bundle.score_matrix(features)
+            raw, scores, report = self.bundle.rank_matrix(features)
             guarded = report.changed
         with timer("rules"):
             slate = draw_slate(
-                scores, categories, np.ones(len(scores), bool), k, options.max_per_category, options.temperature, rng
+                raw, categories, np.ones(len(raw), bool), k, options.max_per_category, options.temperature, rng, scores
             )
         return Recommendation(
             user_id=user_id,

@@ -14,6 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 
 LOGIT_EPS = 1e-6
+# The served list's shape, shared by serving's defaults and offline evaluation, so the list a
+# model is judged on is the list it would serve.
+CANDIDATES = 200  # items retrieved per user
+MAX_PER_CATEGORY = 3  # business rule: at most this many items of one category in a slate
 
 
 def unseen_mask(item_ids: np.ndarray, seen: np.ndarray | list[int] | set[int]) -> np.ndarray:
@@ -42,11 +46,14 @@ def draw_slate(
     max_per_category: int | None,
     temperature: float = 0.0,
     rng: np.random.Generator | None = None,
+    probabilities: np.ndarray | None = None,
 ) -> Slate:
     """Up to ``k`` eligible candidates with at most ``max_per_category`` per category.
 
-    ``temperature == 0`` takes the best remaining score at each position (propensity 1);
-    ``temperature > 0`` samples from softmax(logit(score) / temperature) over what remains.
+    ``temperature == 0`` takes the best remaining ``scores`` at each position (propensity 1);
+    ties go to the earlier candidate, i.e. the retrieval order. ``temperature > 0`` samples from
+    softmax(logit(p) / temperature) over what remains, where ``p`` is ``probabilities`` (calibrated
+    P(click)) when given, else ``scores``.
     """
     if temperature < 0:
         raise ValueError(f"temperature must be >= 0, got {temperature}")
@@ -57,7 +64,7 @@ def draw_slate(
     remaining = np.asarray(eligible, dtype=bool).copy()
     weights = None
     if temperature > 0:
-        scaled = logits(scores) / temperature
+        scaled = logits(scores if probabilities is None else probabilities) / temperature
         weights = np.exp(scaled - scaled[remaining].max()) if remaining.any() else None
     per_category: dict[int, int] = {}
     chosen: list[int] = []
@@ -81,3 +88,18 @@ def draw_slate(
         if max_per_category is not None and per_category[category] >= max_per_category:
             remaining &= categories != category
     return Slate(positions=np.asarray(chosen, dtype=np.int64), propensities=np.asarray(propensities, dtype=np.float64))
+
+
+def rank_candidates(
+    item_ids: np.ndarray,
+    order: np.ndarray,
+    categories: np.ndarray,
+    seen: np.ndarray | list[int] | set[int],
+    k: int,
+    max_per_category: int | None = MAX_PER_CATEGORY,
+) -> np.ndarray:
+    """Positions (into the candidate arrays) of the list a user is served greedily: seen items
+    dropped, best ``order`` first with ties to the earlier (retrieval-order) candidate, category
+    cap applied. Serving and offline evaluation both call this, so they cannot disagree."""
+    eligible = unseen_mask(np.asarray(item_ids, dtype=np.int64), seen)
+    return draw_slate(np.asarray(order, dtype=np.float64), categories, eligible, k, max_per_category).positions

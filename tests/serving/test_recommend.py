@@ -19,6 +19,7 @@ from core import lake
 from core.events import most_active_user
 from core.landing import partition_path, read_partition, served_files
 from core.settings import RelaySettings
+from evaluation.holdout import served_lists
 from features.retrieval import online_features
 from orchestration.checks import all_checks
 from orchestration.partitions import partition_range_tags
@@ -120,6 +121,30 @@ def _counts(client: TestClient) -> dict[str, float]:
 
 def _deltas(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
     return {name: after[name] - before[name] for name in COUNTED}
+
+
+def test_the_offline_list_is_the_served_list(trained):
+    """Offline evaluation judges a model on exactly the list serving returns: same candidates,
+    seen-item filter, category cap and tie-breaking, for the same user at the same moment."""
+    settings, _, user, serving_day = trained
+    with TestClient(create_app(settings, _options(), watch=False)) as client:
+        recommender = client.app.state.watcher.current
+        # A live request on the serving day: the newest feature rows (stamped at its midnight) are fresh.
+        as_of = pd.Timestamp(serving_day, tz="UTC") + pd.Timedelta(hours=1)
+        recommender.clock = lambda: as_of
+        served = recommender.recommend(user, 10)
+        offline = served_lists(
+            recommender.store,
+            recommender.bundle,
+            np.array([user]),
+            as_of,
+            lake.read_catalog(settings),
+            recommender.bundle.popular_items,
+        )
+    assert served.fallback is None and len(served.item_ids) == 10
+    assert offline.lists["sasrec_ranker"][0].tolist() == served.item_ids
+    np.testing.assert_allclose(offline.list_scores[0], served.scores, rtol=1e-6)
+    assert not set(offline.lists["sasrec"][0].tolist()) & set(recommender.online.user(user).recent_items.tolist())
 
 
 def test_bad_requests_get_clear_4xx_answers_and_everything_is_measured(trained):

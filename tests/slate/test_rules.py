@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from simulator.generate import plackett_luce_propensities
-from slate.rules import draw_slate, logits, unseen_mask
+from slate.rules import draw_slate, logits, rank_candidates, unseen_mask
 
 
 def test_unseen_mask_drops_consumed_items():
@@ -45,3 +45,11 @@ def test_slate_rejects_bad_settings():
         draw_slate(np.ones(2), np.ones(2), np.ones(2, bool), 1, None, temperature=0.5)
     with pytest.raises(ValueError, match="max_per_category must be >= 1"):
         draw_slate(np.ones(2), np.ones(2), np.ones(2, bool), 1, 0)
+
+
+def test_rank_candidates_drops_seen_items_caps_categories_and_breaks_ties_by_retrieval_order():
+    items = np.array([10, 11, 12, 13, 14, 15])
+    order = np.array([0.9, 0.5, 0.5, 0.7, 0.5, 0.1])  # 11, 12 and 14 tie
+    categories = np.array([1, 2, 2, 1, 2, 3])
+    positions = rank_candidates(items, order, categories, seen={13}, k=5, max_per_category=2)
+    assert items[positions].tolist() == [10, 11, 12, 15]  # 13 seen; 14 capped (category 2 full); ties keep order

@@ -64,9 +64,16 @@ class RankerBundle:
     def score_matrix(self, matrix: np.ndarray) -> tuple[np.ndarray, GuardReport]:
         """``score`` for a (rows, features) matrix in ``self.features`` order: serving's path,
         with no per-column frame work."""
+        _, calibrated, report = self.rank_matrix(matrix)
+        return calibrated, report
+
+    def rank_matrix(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, GuardReport]:
+        """(raw scores, calibrated P(click), guard report) for a feature matrix. Slates are ordered
+        by the raw score: isotonic calibration has plateaus, so ordering by the calibrated value
+        would tie candidates the ranker tells apart."""
         guarded, report = FeatureGuard(self.bounds).apply_matrix(matrix, self.features)
-        raw = self.ranker.raw_scores(guarded)
-        return _finite(self.calibrator.apply(raw) if self.calibrator is not None else raw), report
+        raw = _finite(self.ranker.raw_scores(guarded))
+        return raw, _finite(self.calibrator.apply(raw) if self.calibrator is not None else raw), report
 
     # -- retrieval ---------------------------------------------------------------------
     @property
