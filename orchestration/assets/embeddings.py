@@ -5,7 +5,6 @@ from pathlib import Path
 
 import dagster as dg
 
-from core.lake import accepted_days
 from orchestration.dataclass_config import config_class, from_config
 from orchestration.failures import failure_on
 from orchestration.metadata import floats, preview
@@ -13,6 +12,7 @@ from orchestration.partition_gate import FEATURE_ASSETS, require_usable
 from orchestration.partitions import daily_partitions, partition_days
 from orchestration.resources import FeastResource, LakeResource, MLflowResource
 from quality.partition_gate import INGEST_ASSET, ingested_days
+from training.cycle_split import cycle_split
 from training.sasrec.continuous import finetune_and_register_sasrec
 from training.sasrec.publish import PublishedEmbeddings, publish_embeddings
 from training.sasrec.run import (
@@ -24,7 +24,7 @@ from training.sasrec.run import (
     train_and_register_sasrec,
 )
 from training.sasrec.train import SASRecTrainConfig
-from training.split import SplitConfig, TemporalSplit, temporal_split
+from training.split import SplitConfig, TemporalSplit
 
 SplitSettings = config_class("SplitSettings", "The temporal split (``SplitConfig``).", SplitConfig)
 SASRecSettings = config_class(
@@ -49,14 +49,15 @@ def pipes_launcher(context: dg.AssetExecutionContext) -> Launcher:
 
 @dg.asset(deps=["clean_events", "online_features"], group_name="embeddings")
 def training_window(config: SplitSettings, lake: LakeResource) -> dg.Output[TemporalSplit]:
-    """The split every model of this cycle shares: SASRec days | ranker days | holdout days.
+    """The split every model of this cycle shares: SASRec days | ranker days | holdout days
+    (an imported log holds out its last 10% of interactions; see ``training.cycle_split``).
 
     It refuses to train over a hole: every ingested partition must be usable (or overridden),
     so a blocked day stops the cycle and the champion stays as it is.
     """
     settings = lake.settings()
     require_usable(settings, ingested_days(settings), "training_window", (INGEST_ASSET, *FEATURE_ASSETS))
-    split = temporal_split(accepted_days(settings), from_config(config, SplitConfig))
+    split = cycle_split(settings, from_config(config, SplitConfig))
     return dg.Output(split, metadata=dict(split.as_dict()))
 
 
