@@ -12,7 +12,7 @@ from feast import FeatureStore
 
 from core.events import read_events
 from evaluation.comparison import Holdout, ModelView
-from evaluation.lists import MODELS, HoldoutTruth, evaluate_lists, holdout_truth
+from evaluation.lists import MODELS, HoldoutTruth, evaluate_populations, holdout_truth
 from features.retrieval import historical_features, historical_user_states, historical_user_vectors
 from quality.contracts import ScoredCandidates
 from slate.rules import CANDIDATES, rank_candidates
@@ -41,7 +41,15 @@ def holdout_data(con: duckdb.DuckDBPyConnection, split: TemporalSplit, catalog: 
     """Everything both models are judged on: the same users, clicks and impressions."""
     events = read_events(con, start=split.holdout_start_ts, end=split.end_ts)
     before = read_events(con, start=split.ranker_start_ts, end=split.holdout_start_ts, event_type="click")
-    truth = holdout_truth(events[events["event_type"] == "click"])
+    earlier = (
+        con.execute(
+            "SELECT DISTINCT user_id FROM accepted_events WHERE event_type = 'click' AND ts < $cut",
+            {"cut": split.holdout_start_ts.to_pydatetime()},
+        )
+        .df()["user_id"]
+        .to_numpy()
+    )
+    truth = holdout_truth(events[events["event_type"] == "click"], earlier)
     clicked = set(
         zip(
             events.loc[events["event_type"] == "click", "session_id"],
@@ -74,7 +82,7 @@ def holdout_data(con: duckdb.DuckDBPyConnection, split: TemporalSplit, catalog: 
 
 def model_view(
     store: FeatureStore, bundle: RankerBundle, label: str, version: int | None, data: HoldoutData
-) -> tuple[ModelView, dict[str, RankingMetrics]]:
+) -> tuple[ModelView, dict[str, dict[str, RankingMetrics]]]:
     """Rank the holdout users' candidates and score the holdout impressions with one bundle."""
     truth, n = data.truth, len(data.truth.users)
     fallback = np.full(K, -1, dtype=np.int64)
@@ -128,7 +136,7 @@ def model_view(
         impression_scores=impression_scores,
         candidate_scores=candidate_scores,
     )
-    return view, evaluate_lists(lists, truth)
+    return view, evaluate_populations(lists, truth)
 
 
 @dataclass(frozen=True)

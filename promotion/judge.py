@@ -75,8 +75,9 @@ def judge_challenger(
         header,
     )
     flat = {
-        f"holdout_{model}_{name}": value
-        for model, metrics in challenger_metrics.items()
+        f"holdout_{'' if population == 'all' else population + '_'}{model}_{name}": value
+        for population, by_model in challenger_metrics.items()
+        for model, metrics in by_model.items()
         for name, value in metrics.as_dict(K).items()
     }
     _record(settings, challenger_run, verdict, comparison, flat, report)

@@ -26,8 +26,10 @@ def load_settings() -> RelaySettings:
 def metrics_table(frame: pd.DataFrame) -> Table:
     """The gate's holdout metrics, one row per model (``relay run`` and ``relay demo``)."""
     table = Table(title="Holdout metrics (temporal holdout, full catalogue)")
-    for column in ("candidate", "model", "ndcg@10", "recall@10", "hr@10", "users"):
-        table.add_column(column, justify="left" if column in ("candidate", "model") else "right")
-    for row in frame.itertuples(index=False):
-        table.add_row(row.candidate, row.model, f"{row[2]:.4f}", f"{row[3]:.4f}", f"{row[4]:.4f}", str(row.users))
+    labels = ("candidate", "population", "model")
+    for column in (*labels, "ndcg@10", "recall@10", "hr@10", "users"):
+        table.add_column(column, justify="left" if column in labels else "right")
+    for row in frame.to_dict(orient="records"):
+        values = (f"{row[name]:.4f}" for name in ("ndcg@10", "recall@10", "hr@10"))
+        table.add_row(row["candidate"], row.get("population", "all"), row["model"], *values, str(row["users"]))
     return table
