@@ -164,6 +164,15 @@ def compare(
         add(f"{name}_at_10", mine[name], theirs[name] if theirs else None, scored)
     first = per_user_metrics(challenger.first_stage_lists, holdout.relevant_rows, holdout.relevant_items)
     comparison.diagnostics["first_stage_ndcg_at_10"] = float(np.mean(first["ndcg"][scored])) if scored.any() else 0.0
+    # The ranker against its own first stage, paired over the same users: the margin and its CI.
+    index = np.flatnonzero(scored)
+    low, high = (float("nan"), float("nan"))
+    if len(index):
+        low, high = paired_bootstrap(
+            lambda s: float(np.mean(mine["ndcg"][index[s]]) - np.mean(first["ndcg"][index[s]])), len(index), resamples
+        )
+    comparison.diagnostics["two_stage_minus_first_stage_ci_low"] = low
+    comparison.diagnostics["two_stage_minus_first_stage_ci_high"] = high
 
     add(
         "intra_list_diversity",

@@ -89,7 +89,9 @@ def decide(comparison: Comparison, policy: PromotionPolicy) -> Verdict:
                 ndcg > first,
                 ndcg,
                 first,
-                f"two-stage NDCG@10 {ndcg:.4f} vs SASRec alone {first:.4f}",
+                f"two-stage NDCG@10 {ndcg:.4f} vs SASRec alone {first:.4f}: margin {ndcg - first:+.4f} "
+                f"(paired 95% CI [{diagnostics.get('two_stage_minus_first_stage_ci_low', float('nan')):+.4f}, "
+                f"{diagnostics.get('two_stage_minus_first_stage_ci_high', float('nan')):+.4f}])",
             )
         )
     ece = comparison.get("ece")

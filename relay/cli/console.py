@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.table import Table
 
 from core.settings import RelaySettings, get_settings
@@ -23,13 +23,26 @@ def load_settings() -> RelaySettings:
     return settings
 
 
-def metrics_table(frame: pd.DataFrame) -> Table:
-    """The gate's holdout metrics, one row per model (``relay run`` and ``relay demo``)."""
-    table = Table(title="Holdout metrics (temporal holdout, full catalogue)")
-    labels = ("candidate", "population", "model")
-    for column in (*labels, "ndcg@10", "recall@10", "hr@10", "users"):
-        table.add_column(column, justify="left" if column in labels else "right")
-    for row in frame.to_dict(orient="records"):
-        values = (f"{row[name]:.4f}" for name in ("ndcg@10", "recall@10", "hr@10"))
-        table.add_row(row["candidate"], row.get("population", "all"), row["model"], *values, str(row["users"]))
-    return table
+POPULATION_TITLES = {
+    "all": "all holdout users",
+    "warm": "warm users (history before the cut-off)",
+    "cold": "cold users (no history before the cut-off)",
+}
+
+
+def metrics_table(frame: pd.DataFrame) -> Group:
+    """The gate's holdout metrics, one table per population, one row per model (``relay run``
+    and ``relay demo``)."""
+    records = frame.to_dict(orient="records")
+    populations = dict.fromkeys(row.get("population", "all") for row in records)
+    tables = []
+    for population in populations:
+        table = Table(title=f"Holdout metrics: {POPULATION_TITLES.get(population, population)}")
+        for column in ("candidate", "model", "ndcg@10", "recall@10", "hr@10", "users"):
+            table.add_column(column, justify="left" if column in ("candidate", "model") else "right")
+        for row in records:
+            if row.get("population", "all") == population:
+                values = (f"{row[name]:.4f}" for name in ("ndcg@10", "recall@10", "hr@10"))
+                table.add_row(row["candidate"], row["model"], *values, str(row["users"]))
+        tables.append(table)
+    return Group(*tables)
