@@ -18,7 +18,7 @@ from evaluation.holdout import K, holdout_data, model_view
 from evaluation.lists import metrics_table
 from promotion.outcome import GateOutcome
 from promotion.policy import DEFAULT_POLICY, PromotionPolicy, Verdict, decide
-from promotion.report import write_report
+from promotion.report import report_dir, write_report
 from training import registry
 from training.ranker.run import RankerRun
 from training.split import TemporalSplit
@@ -67,7 +67,7 @@ def judge_challenger(
     }
     views = [challenger] + ([champion] if champion else [])
     report = write_report(
-        settings.root / "reports" / f"ranker-v{version}",
+        report_dir(settings.root, version),
         verdict,
         comparison,
         views,

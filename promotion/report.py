@@ -105,5 +105,18 @@ td,th{{border:1px solid #ccc;padding:4px 8px}} .refused{{color:#b00}} .passed{{c
     return path
 
 
+def report_dir(root: Path, version: int) -> Path:
+    """Where the gate's report on ranker ``version`` lives under the data directory ``root``."""
+    return root / "reports" / f"ranker-v{version}"
+
+
+def find_report(root: Path, version: int | None = None) -> Path | None:
+    """The report folder of ``version``, or of the newest evaluated version; None if there is none."""
+    folders = sorted((root / "reports").glob("ranker-v*"), key=lambda p: int(p.name.removeprefix("ranker-v")))
+    if version is not None:
+        folders = [f for f in folders if f == report_dir(root, version)]
+    return folders[-1] if folders else None
+
+
 def read_verdict(directory: Path) -> dict:
     return json.loads((directory / VERDICT_FILE).read_text())

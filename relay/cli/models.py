@@ -14,16 +14,15 @@ def _number(value: object) -> str:
 
 def report(version: int = typer.Option(None, help="Ranker version (default: the newest evaluated).")) -> None:
     """Print the promotion gate's verdict on a challenger: every guardrail and every metric with its CI."""
-    from promotion.report import read_verdict
+    from promotion.report import find_report, read_verdict
 
     settings = load_settings()
-    reports = settings.root / "reports"
-    folders = sorted(reports.glob("ranker-v*"), key=lambda p: int(p.name.removeprefix("ranker-v")))
-    if version is not None:
-        folders = [f for f in folders if f.name == f"ranker-v{version}"]
-    if not folders:
-        raise typer.BadParameter(f"no promotion report{f' for v{version}' if version else ''} in {reports}")
-    payload = read_verdict(folders[-1])
+    folder = find_report(settings.root, version)
+    if folder is None:
+        raise typer.BadParameter(
+            f"no promotion report{f' for v{version}' if version else ''} in {settings.root / 'reports'}"
+        )
+    payload = read_verdict(folder)
     verdict = payload["verdict"]
     header = " · ".join(f"{k}: {v}" for k, v in payload["header"].items())
     console.print(f"[bold]{'PROMOTABLE' if verdict['passed'] else 'REFUSED'}[/bold] — {header}", soft_wrap=True)
@@ -40,7 +39,7 @@ def report(version: int = typer.Option(None, help="Ranker version (default: the 
         ci = f"[{_number(row['ci_low'])}, {_number(row['ci_high'])}]" if row["ci_low"] is not None else ""
         metrics.add_row(row["metric"], _number(row["challenger"]), _number(row["champion"]), _number(row["delta"]), ci)
     console.print(metrics)
-    console.print(f"full report: {folders[-1] / 'report.html'}")
+    console.print(f"full report: {folder / 'report.html'}")
 
 
 def rollback(reason: str = typer.Option("manual rollback", help="Why (recorded on the version).")) -> None:
