@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -64,7 +64,6 @@ class PromotionDecision:
     serving_version: int | None = None  # the champion after the decision (None: still no champion)
     previous_version: int | None = None
     override: bool = False
-    extra: dict = field(default_factory=dict)
 
     @classmethod
     def refused(cls, outcome: GateOutcome) -> PromotionDecision:

@@ -131,5 +131,4 @@ def promote_challenger(
         serving_version=move.champion,
         previous_version=move.previous,
         override=bool(extra),
-        extra=extra,
     )

@@ -8,11 +8,8 @@ import dagster as dg
 from orchestration.resources import FeastResource, LakeResource, MLflowResource
 from promotion.judge import judge_challenger
 from promotion.outcome import GateOutcome
-from promotion.policy import DEFAULT_POLICY
 from training.ranker.run import RankerRun
 from training.split import TemporalSplit
-
-POLICY = DEFAULT_POLICY
 
 
 @dg.asset(
@@ -37,7 +34,7 @@ def holdout_evaluation(
 ) -> Iterator[dg.Output | dg.AssetCheckResult]:
     """Accuracy, beyond-accuracy, calibration, score shift and business-rule replay of the
     challenger against the champion, with bootstrap CIs, a verdict and an HTML report."""
-    outcome = judge_challenger(lake.settings(), feast.store(), ranker_model, training_window, POLICY)
+    outcome = judge_challenger(lake.settings(), feast.store(), ranker_model, training_window)
     context.log.info("holdout metrics\n" + outcome.metrics.to_string(index=False))
     (context.log.info if outcome.passed else context.log.warning)(outcome.reason)
     yield dg.Output(outcome, metadata=_gate_metadata(outcome))
