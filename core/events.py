@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
-EVENT_COLUMNS = "user_id, item_id, ts, event_type, position, session_id, timespent_s"
+EVENT_COLUMNS = "user_id, item_id, ts, event_type, position, session_id, timespent_s, propensity"
 
 
 def read_events(

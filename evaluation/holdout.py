@@ -13,17 +13,16 @@ from feast import FeatureStore
 from core.events import read_events
 from evaluation.comparison import Holdout, ModelView
 from evaluation.lists import MODELS, HoldoutTruth, evaluate_populations, holdout_truth
-from features.retrieval import historical_features, historical_user_states, historical_user_vectors
+from features.retrieval import historical_features, historical_user_states
 from quality.contracts import ScoredCandidates
 from slate.rules import CANDIDATES, rank_candidates
 from training.metrics import RankingMetrics
-from training.ranker.bundle import RankerBundle
+from training.ranker.bundle import CONFIGURATIONS, FIRST_STAGE, POPULARITY, TWO_STAGE, RankerBundle
+from training.ranker.candidates import NOT_RETRIEVED_RANK, rank_lookup, retrieve
 from training.ranker.fit import segment_masks
 from training.split import TemporalSplit
-from training.topk import popular_items, top_k_by_score
 
 K = 10
-N_CANDIDATES = 100
 RANDOM_SEED = 0
 
 
@@ -31,7 +30,6 @@ RANDOM_SEED = 0
 class HoldoutData:
     truth: HoldoutTruth
     as_of: pd.Timestamp
-    popular: np.ndarray
     catalog: pd.DataFrame
     impressions: pd.DataFrame  # holdout impressions: user_id, item_id, event_timestamp, label
     holdout: Holdout
@@ -77,66 +75,11 @@ def holdout_data(con: duckdb.DuckDBPyConnection, split: TemporalSplit, catalog: 
         item_category=catalog.set_index("item_id")["category"],
         catalogue_size=len(catalog),
     )
-    return HoldoutData(truth, split.holdout_start_ts, popular_items(before, K), catalog, impressions, holdout)
+    return HoldoutData(truth, split.holdout_start_ts, catalog, impressions, holdout)
 
 
-def model_view(
-    store: FeatureStore, bundle: RankerBundle, label: str, version: int | None, data: HoldoutData
-) -> tuple[ModelView, dict[str, dict[str, RankingMetrics]]]:
-    """Rank the holdout users' candidates and score the holdout impressions with one bundle."""
-    truth, n = data.truth, len(data.truth.users)
-    fallback = np.full(K, -1, dtype=np.int64)
-    fallback[: min(K, len(data.popular))] = data.popular[:K]
-    lists = {name: np.tile(fallback, (n, 1)) for name in MODELS}
-    rng = np.random.default_rng(RANDOM_SEED)
-    lists["random"] = np.stack(
-        [rng.choice(bundle.item_ids, size=min(K, len(bundle.item_ids)), replace=False) for _ in range(n)]
-    )
-    list_scores = np.full((n, K), np.nan)
-    candidate_scores = np.array([])
-    user_vectors = historical_user_vectors(store, truth.users, data.as_of, bundle.embedding_version)
-    known = np.flatnonzero([u in user_vectors for u in truth.users])
-    if len(known):
-        vectors = np.stack([user_vectors[int(u)] for u in truth.users[known]])
-        candidates, retrieval_scores = bundle.retrieve(vectors, N_CANDIDATES)
-        row_of = np.repeat(np.arange(len(known)), candidates.shape[1])
-        lists["sasrec"][known] = top_k_by_score(row_of, candidates.ravel(), retrieval_scores.ravel(), len(known), K)
-        pairs = pd.DataFrame(
-            {
-                "user_id": np.repeat(truth.users[known], candidates.shape[1]),
-                "item_id": candidates.ravel(),
-                "event_timestamp": data.as_of,
-            }
-        )
-        candidate_scores = bundle.score_unchecked(
-            historical_features(store, pairs, bundle.embedding_version, data.catalog)
-        )
-        ordering = np.where(np.isfinite(candidate_scores), candidate_scores, -np.inf)
-        ranked = top_k_by_score(row_of, candidates.ravel(), ordering, len(known), K)
-        lists["sasrec_ranker"][known] = ranked
-        score_of = dict(zip(zip(pairs["user_id"], pairs["item_id"], strict=True), candidate_scores, strict=True))
-        for position, (row, user) in enumerate(zip(known, truth.users[known], strict=True)):
-            list_scores[row] = [
-                score_of.get((int(user), int(item)), np.nan) if item >= 0 else np.nan for item in ranked[position]
-            ]
-        if np.isfinite(candidate_scores).all():
-            scored = pairs[["user_id", "item_id"]].assign(score=candidate_scores)
-            scored["rank"] = scored.groupby("user_id")["score"].rank(ascending=False, method="first").astype("int64")
-            ScoredCandidates.validate(scored, lazy=True)
-    impression_frame = historical_features(store, data.impressions, bundle.embedding_version, data.catalog)
-    impression_scores = bundle.score_unchecked(impression_frame)
-    if not data.holdout.impression_segments:
-        data.holdout.impression_segments = segment_masks(impression_frame)
-    view = ModelView(
-        label=label,
-        version=version,
-        lists=lists["sasrec_ranker"],
-        list_scores=list_scores,
-        first_stage_lists=lists["sasrec"],
-        impression_scores=impression_scores,
-        candidate_scores=candidate_scores,
-    )
-    return view, evaluate_populations(lists, truth)
+# The list each configuration serves, by its name in the metrics table.
+CONFIGURATION_LISTS = {POPULARITY: "popularity", FIRST_STAGE: "sasrec", TWO_STAGE: "sasrec_ranker"}
 
 
 @dataclass(frozen=True)
@@ -144,9 +87,9 @@ class ServedLists:
     """Each model's list per user, as serving would return it at one moment."""
 
     lists: dict[str, np.ndarray]  # model -> (users, K) item ids, -1 pads
-    list_scores: np.ndarray  # (users, K) calibrated P(click) of the two-stage list's items
-    candidate_scores: np.ndarray  # calibrated scores of every retrieved candidate (NaN allowed)
-    candidates: pd.DataFrame  # user_id, item_id of every retrieved candidate, aligned with the scores
+    list_scores: dict[str, np.ndarray]  # configuration -> (users, K) calibrated P(click) of its list's items
+    candidate_scores: dict[str, np.ndarray]  # configuration -> calibrated scores of what it scored
+    candidates: pd.DataFrame  # user_id, item_id, retrieval_rank of every retrieved candidate
 
 
 def served_lists(
@@ -155,58 +98,151 @@ def served_lists(
     users: np.ndarray,
     as_of: pd.Timestamp,
     catalog: pd.DataFrame,
-    popular: np.ndarray,
 ) -> ServedLists:
     """The lists serving would return at ``as_of``: the same ``CANDIDATES`` retrieved, the
     user's recent items dropped, the category cap, greedy order with ties to the retrieval order
-    (``slate.rules.rank_candidates``). SASRec alone orders the candidates by retrieval score, the
-    two-stage model by the ranker's raw score; users without an embedding get the popularity
-    list from both, as serving gives them."""
+    (``slate.rules.rank_candidates``). SASRec alone (``first_stage``) orders the candidates by
+    retrieval score, the two-stage model by the ranker's raw score, popularity by the bundle's
+    popular list; users without an embedding get the popularity list from all three, as serving
+    gives them."""
     n = len(users)
     states = historical_user_states(store, users, as_of, bundle.embedding_version)
     no_items = np.array([], dtype=np.int64)
     seen = [states[int(u)][1] if int(u) in states else no_items for u in users]
     lists = {name: np.full((n, K), -1, dtype=np.int64) for name in MODELS}
+    list_scores = {name: np.full((n, K), np.nan) for name in CONFIGURATIONS}
     rng = np.random.default_rng(RANDOM_SEED)
     for row in range(n):  # the floor: a random order of the catalogue under the same rules
         chosen = rank_candidates(
             bundle.item_ids, rng.random(len(bundle.item_ids)), bundle.item_categories, seen[row], K
         )
         _fill(lists["random"], row, bundle.item_ids, chosen)
+    popular = bundle.popular_items
     category_of = dict(zip(bundle.item_ids.tolist(), bundle.item_categories.tolist(), strict=True))
     popular_categories = np.asarray([category_of.get(int(i), -1) for i in popular], dtype=np.int64)
-    popular_order = -np.arange(len(popular), dtype=np.float64)
+    popular_order = bundle.popularity_scores(popular)
+    popular_probability = bundle.probabilities(POPULARITY, popular_order)
     for row in range(n):
-        _fill(
-            lists["popularity"], row, popular, rank_candidates(popular, popular_order, popular_categories, seen[row], K)
-        )
+        chosen = rank_candidates(popular, popular_order, popular_categories, seen[row], K)
+        _fill(lists["popularity"], row, popular, chosen)
+        list_scores[POPULARITY][row, : len(chosen)] = popular_probability[chosen]
     lists["sasrec"][:] = lists["popularity"]
     lists["sasrec_ranker"][:] = lists["popularity"]
-    list_scores = np.full((n, K), np.nan)
+    list_scores[FIRST_STAGE][:] = list_scores[POPULARITY]
+    list_scores[TWO_STAGE][:] = list_scores[POPULARITY]
+    candidate_scores = {POPULARITY: popular_probability}
     known = np.flatnonzero([int(u) in states for u in users])
     if not len(known):
-        return ServedLists(lists, list_scores, np.array([]), pd.DataFrame({"user_id": [], "item_id": []}))
+        empty = pd.DataFrame({"user_id": [], "item_id": [], "retrieval_rank": []})
+        return ServedLists(
+            lists, list_scores, candidate_scores | {FIRST_STAGE: np.array([]), TWO_STAGE: np.array([])}, empty
+        )
     vectors = np.stack([states[int(u)][0] for u in users[known]])
     positions, retrieval_scores = bundle.retrieve_positions(vectors, CANDIDATES)
-    valid = positions >= 0
-    rows = np.repeat(np.arange(len(known)), positions.shape[1])[valid.ravel()]
-    pairs = pd.DataFrame({"user_id": users[known][rows], "item_id": bundle.item_ids[positions[valid]]})
+    # Each user's pool, as serving builds it: the retrieved items, then the popular ones not retrieved.
+    pools, retrieved_counts = [], []
+    for i, row in enumerate(known):
+        found = positions[i][positions[i] >= 0]
+        extra = bundle.popular_positions(np.concatenate([bundle.item_ids[found], seen[row]]))
+        pools.append(np.concatenate([found, extra]))
+        retrieved_counts.append(len(found))
+    sizes = np.array([len(pool) for pool in pools])
+    pool_positions = np.concatenate(pools)
+    ranks = np.concatenate(
+        [
+            np.where(np.arange(n) < r, np.arange(n), NOT_RETRIEVED_RANK)
+            for n, r in zip(sizes, retrieved_counts, strict=True)
+        ]
+    ).astype(np.float64)
+    pairs = pd.DataFrame(
+        {
+            "user_id": np.repeat(users[known], sizes),
+            "item_id": bundle.item_ids[pool_positions],
+            "retrieval_rank": ranks,
+        }
+    )
     features = historical_features(store, pairs.assign(event_timestamp=as_of), bundle.embedding_version, catalog)
     raw = bundle.raw_scores(features)
-    candidate_scores = bundle.calibrator.apply(raw) if bundle.calibrator is not None else raw
+    candidate_scores[TWO_STAGE] = bundle.probabilities(TWO_STAGE, raw)
     order = np.where(np.isfinite(raw), raw, -np.inf)
-    starts = np.concatenate([[0], np.cumsum(valid.sum(axis=1))])
+    first_scores = []
+    starts = np.concatenate([[0], np.cumsum(sizes)])
     for i, row in enumerate(known):
         span = slice(starts[i], starts[i + 1])
         items = pairs["item_id"].to_numpy()[span]
-        categories = bundle.item_categories[positions[i][valid[i]]]
-        _fill(
-            lists["sasrec"], row, items, rank_candidates(items, retrieval_scores[i][valid[i]], categories, seen[row], K)
-        )
+        categories = bundle.item_categories[pool_positions[span]]
+        retrieved = slice(0, retrieved_counts[i])  # SASRec alone orders only what it retrieved
+        first = retrieval_scores[i][positions[i] >= 0].astype(np.float64)
+        first_probability = bundle.probabilities(FIRST_STAGE, first)
+        first_scores.append(first_probability)
+        chosen = rank_candidates(items[retrieved], first, categories[retrieved], seen[row], K)
+        _fill(lists["sasrec"], row, items[retrieved], chosen)
+        list_scores[FIRST_STAGE][row] = np.nan
+        list_scores[FIRST_STAGE][row, : len(chosen)] = first_probability[chosen]
         chosen = rank_candidates(items, order[span], categories, seen[row], K)
         _fill(lists["sasrec_ranker"], row, items, chosen)
-        list_scores[row, : len(chosen)] = candidate_scores[span][chosen]
+        list_scores[TWO_STAGE][row] = np.nan
+        list_scores[TWO_STAGE][row, : len(chosen)] = candidate_scores[TWO_STAGE][span][chosen]
+    candidate_scores[FIRST_STAGE] = np.concatenate(first_scores)
     return ServedLists(lists, list_scores, candidate_scores, pairs)
+
+
+def impression_scores(
+    store: FeatureStore, bundle: RankerBundle, data: HoldoutData
+) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+    """Each configuration's calibrated P(click) of the holdout impressions (for ECE), with the
+    retrieval rank each impression had in the user's first-stage list at the holdout's start."""
+    shown = data.impressions
+    users = np.unique(shown["user_id"].to_numpy())
+    states = historical_user_states(store, users, data.as_of, bundle.embedding_version)
+    found = dict(
+        zip(
+            states,
+            retrieve(
+                bundle.index,
+                bundle.item_ids,
+                np.stack([v for v, _ in states.values()]) if states else bundle.item_vectors[:0],
+                [recent for _, recent in states.values()],
+            ),
+            strict=True,
+        )
+    )
+    ranked = shown.assign(retrieval_rank=rank_lookup(found, shown["user_id"].to_numpy(), shown["item_id"].to_numpy()))
+    frame = historical_features(store, ranked, bundle.embedding_version, data.catalog)
+    scores = {
+        TWO_STAGE: bundle.probabilities(TWO_STAGE, bundle.raw_scores(frame)),
+        FIRST_STAGE: bundle.probabilities(FIRST_STAGE, frame["sasrec_score"].to_numpy(dtype=np.float64)),
+        POPULARITY: bundle.probabilities(POPULARITY, bundle.popularity_scores(frame["item_id"].to_numpy())),
+    }
+    return scores, frame
+
+
+def configuration_views(
+    store: FeatureStore, bundle: RankerBundle, label: str, version: int | None, data: HoldoutData
+) -> tuple[dict[str, ModelView], dict[str, dict[str, RankingMetrics]]]:
+    """One ``ModelView`` per configuration of a bundle on the holdout's served lists, and the
+    metrics of every model's list per population."""
+    served = served_lists(store, bundle, data.truth.users, data.as_of, data.catalog)
+    shown, frame = impression_scores(store, bundle, data)
+    if not data.holdout.impression_segments:
+        data.holdout.impression_segments = segment_masks(frame)
+    views = {
+        configuration: ModelView(
+            label=f"{label} {configuration}",
+            version=version,
+            lists=served.lists[CONFIGURATION_LISTS[configuration]],
+            list_scores=served.list_scores[configuration],
+            first_stage_lists=served.lists["sasrec"],
+            impression_scores=shown[configuration],
+            candidate_scores=served.candidate_scores[configuration],
+        )
+        for configuration in CONFIGURATIONS
+    }
+    if np.isfinite(served.candidate_scores[TWO_STAGE]).all() and len(served.candidates):
+        scored = served.candidates[["user_id", "item_id"]].assign(score=served.candidate_scores[TWO_STAGE])
+        scored["rank"] = scored.groupby("user_id")["score"].rank(ascending=False, method="first").astype("int64")
+        ScoredCandidates.validate(scored, lazy=True)
+    return views, evaluate_populations(served.lists, data.truth)
 
 
 def _fill(lists: np.ndarray, row: int, items: np.ndarray, positions: np.ndarray) -> None:

@@ -1,9 +1,10 @@
 """Offline evaluation on the temporal holdout: popularity, SASRec alone, SASRec + ranker.
 
-Every model ranks the full catalogue for each user with a holdout click, from what was known
-at the holdout's first midnight; relevance is the set of items the user clicked in the holdout.
-Users with no history get the popularity list from every model but ``random``, as serving would
-give them; ``random`` is the floor every model must clear.
+Every model's list is the one serving would return to each user with a holdout click, from
+what was known at the holdout's first midnight (``evaluation.holdout.served_lists``); relevance
+is the set of items the user clicked in the holdout. Users with no history get the popularity
+list from every model but ``random``, as serving gives them; ``random`` is the floor every
+model must clear.
 """
 
 from __future__ import annotations

@@ -141,9 +141,12 @@ def _user_category_specs() -> list[FeatureSpec]:
     ]
 
 
+MAX_RETRIEVAL_RANK = 10_000
 ON_THE_FLY = [
     FeatureSpec("user_recency_s", None, "float64", 0, None, True, None, "seconds since the user's last event"),
     FeatureSpec("sasrec_score", None, "float64", -SCORE_LIMIT, SCORE_LIMIT, True, None, "SASRec user-item score"),
+    # Known only where the first stage ran: serving and the candidate rows carry it with the entity.
+    FeatureSpec("retrieval_rank", None, "float64", 0, MAX_RETRIEVAL_RANK, True, None, "0-based rank in retrieval"),
 ]
 SPECS: dict[str, FeatureSpec] = {
     s.name: s for s in [*_user_specs(), *_item_specs(), *_user_category_specs(), *ON_THE_FLY]

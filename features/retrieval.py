@@ -64,7 +64,15 @@ def finalize_features(frame: pd.DataFrame, request_ts: pd.Series | pd.Timestamp)
     now_s = (now - epoch).dt.total_seconds().to_numpy() if isinstance(now, pd.Series) else (now - epoch).total_seconds()
     out["user_recency_s"] = (now_s - out["user_last_event_ts"].to_numpy(dtype=float)).clip(min=0)
     out["sasrec_score"] = sasrec_scores(out["user_embedding"], out["item_embedding"])
-    return out
+    return with_retrieval_rank(out)
+
+
+def with_retrieval_rank(frame: pd.DataFrame) -> pd.DataFrame:
+    """The first stage's rank travels with the entity row; rows that were not retrieved (a
+    feature-equality check, an old caller) get it missing, never a made-up rank."""
+    if "retrieval_rank" not in frame.columns:
+        return frame.assign(retrieval_rank=np.nan)
+    return frame.assign(retrieval_rank=pd.to_numeric(frame["retrieval_rank"], errors="coerce").astype("float64"))
 
 
 def historical_features(
@@ -96,7 +104,7 @@ def historical_features(
         frame = asof_historical_features(
             store, service, entities, check=False, fills=SQL_FILLS, derived=SQL_DERIVED, drop=drop
         )
-        return frame.astype({name: "float64" for name in SPECS if name in frame.columns})
+        return with_retrieval_rank(frame.astype({name: "float64" for name in SPECS if name in frame.columns}))
     if method == "feast":
         entities = entities.assign(_row=np.arange(len(entities)))
         frame = store.get_historical_features(

@@ -23,6 +23,8 @@ class GateOutcome:
     holdout_users: int = 0
     report: str = ""  # path of the HTML report
     comparison: tuple[dict, ...] = ()  # Comparison.frame() records: metric, challenger, champion, delta, CI
+    configuration: str = ""  # the configuration that passed and serves ("" when none passed)
+    configurations: tuple[dict, ...] = ()  # one {configuration, passed, ndcg_at_10, reason} each
 
     @property
     def gate(self) -> str:

@@ -65,8 +65,9 @@ class Verdict:
         return {"passed": self.passed, "reason": self.reason, "rules": [asdict(rule) for rule in self.rules]}
 
 
-def decide(comparison: Comparison, policy: PromotionPolicy) -> Verdict:
-    """Apply every rule of ``policy``; the champion-relative rules only when there is a champion."""
+def decide(comparison: Comparison, policy: PromotionPolicy, two_stage: bool = True) -> Verdict:
+    """Apply every rule of ``policy``; the champion-relative rules only when there is a champion,
+    and ``beats_first_stage`` only to a two-stage configuration (the others have no ranker)."""
     rules: list[RuleOutcome] = []
     diagnostics = comparison.diagnostics
     non_finite, spread = diagnostics["non_finite_scores"], diagnostics["score_std"]
@@ -80,7 +81,7 @@ def decide(comparison: Comparison, policy: PromotionPolicy) -> Verdict:
         )
     )
     primary = comparison.get(policy.primary_metric)
-    if policy.ranker_must_beat_first_stage:
+    if policy.ranker_must_beat_first_stage and two_stage:
         first = diagnostics["first_stage_ndcg_at_10"]
         ndcg = comparison.get("ndcg_at_10").challenger
         rules.append(

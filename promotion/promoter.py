@@ -17,7 +17,8 @@ from datetime import UTC, datetime
 
 from core.settings import RelaySettings
 from promotion.outcome import GateOutcome, PromotionDecision
-from training.registry import CHAMPION, PREVIOUS, alias_version, set_alias, tag_version
+from training.ranker.bundle import TWO_STAGE
+from training.registry import CHAMPION, CONFIGURATION_TAG, PREVIOUS, alias_version, set_alias, tag_version
 
 REASON_LIMIT = 5000  # MLflow caps a tag value at 5000 characters
 
@@ -123,6 +124,9 @@ def promote_challenger(
                 "override_reason and override_by."
             )
         extra = {"override_reason": override_reason, "override_by": override_by}
+    overridden = bool(extra)
+    # What serves: the configuration the gate chose; an overridden refusal serves the full two stages.
+    extra[CONFIGURATION_TAG] = outcome.configuration or TWO_STAGE
     move = promote(settings, version, outcome.reason[:REASON_LIMIT], extra)
     return PromotionDecision(
         promoted=True,
@@ -130,5 +134,5 @@ def promote_challenger(
         reason=outcome.reason,
         serving_version=move.champion,
         previous_version=move.previous,
-        override=bool(extra),
+        override=overridden,
     )

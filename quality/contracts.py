@@ -138,6 +138,8 @@ class _TrainingRow(pa.DataFrameModel):
     ts: Series[UtcTimestamp] = pa.Field(nullable=False)
     position: Series[int] = pa.Field(ge=1, le=MAX_POSITION)
     label: Series[int] = pa.Field(isin=[0, 1])
+    weight: Series[float] = pa.Field(gt=0)  # 1 / propensity for logged impressions, 1 for candidates
+    source: Series[str] = pa.Field(isin=["candidate", "impression", "calibration"])
 
     class Config:
         strict = True

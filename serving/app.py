@@ -142,6 +142,7 @@ def create_app(
             k=k,
             returned=len(result.item_ids),
             model_version=result.model_version,
+            configuration=result.configuration,
             fallback=result.fallback,
             candidates=result.candidates,
             filtered_seen=result.filtered_seen,
@@ -156,6 +157,7 @@ def create_app(
             "status": "ok",
             "model_version": recommender.model_version,
             "embedding_version": recommender.bundle.embedding_version,
+            "configuration": recommender.configuration,
         }
 
     @app.get("/metrics")
@@ -195,6 +197,7 @@ def _response(result: Recommendation, request_id: str) -> dict:
         ],
         "model_version": result.model_version,
         "embedding_version": result.embedding_version,
+        "configuration": result.configuration,
         "fallback": result.fallback,
         "candidates": result.candidates,
         "request_id": request_id,

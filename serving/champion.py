@@ -37,7 +37,8 @@ def load_recommender(settings: RelaySettings, version: int, options: ServingOpti
     bundle, _ = registry.load_verified_ranker(settings.ranker_model_name, version)
     store = open_store(settings)
     verify_embeddings(store, bundle)  # refuse to serve a ranker with another version's features
-    return Recommender(store=store, bundle=bundle, model_version=version, options=options)
+    configuration = registry.version_configuration(settings.ranker_model_name, version)
+    return Recommender(store=store, bundle=bundle, model_version=version, options=options, configuration=configuration)
 
 
 class ChampionWatcher:

@@ -97,7 +97,10 @@ class OnlineReader:
             pairs = [(self.features.index(n), names.index(n)) for n in names if n in self.features]
             layout[source] = (np.array([p[0] for p in pairs], int), np.array([p[1] for p in pairs], int))
         known = (
-            set(self.user_names) | set(self.item_names) | set(self.category_names) | {"user_recency_s", "sasrec_score"}
+            set(self.user_names)
+            | set(self.item_names)
+            | set(self.category_names)
+            | {"user_recency_s", "sasrec_score", "retrieval_rank"}
         )
         unknown = [name for name in self.features if name not in known]
         if unknown:
@@ -164,9 +167,16 @@ class OnlineReader:
 
     # -- the ranker's input ------------------------------------------------------------
     def matrix(
-        self, user: UserRow, user_id: int, positions: np.ndarray, categories: np.ndarray, now: pd.Timestamp
+        self,
+        user: UserRow,
+        user_id: int,
+        positions: np.ndarray,
+        categories: np.ndarray,
+        now: pd.Timestamp,
+        ranks: np.ndarray | None = None,
     ) -> np.ndarray:
-        """(candidates, features) in ``features`` order, equal to ``finalize_features`` of the service's rows."""
+        """(candidates, features) in ``features`` order, equal to ``finalize_features`` of the
+        service's rows; ``ranks`` are the candidates' 0-based retrieval ranks (missing if None)."""
         snapshot = self._maybe_refresh()
         out = np.empty((len(positions), len(self.features)), dtype=np.float64)
         to, source = self._layout["item"]
@@ -182,4 +192,6 @@ class OnlineReader:
         if "sasrec_score" in self.features:
             scores = snapshot.vectors[positions].astype(np.float32) @ user.vector if user.vector is not None else np.nan
             out[:, self.features.index("sasrec_score")] = scores
+        if "retrieval_rank" in self.features:
+            out[:, self.features.index("retrieval_rank")] = np.nan if ranks is None else ranks
         return out

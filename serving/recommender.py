@@ -1,10 +1,16 @@
 """The request path, free of HTTP: retrieval, online features, ranking, calibration, rules.
 
-1. faiss retrieval over the champion's item embeddings (``n_candidates``);
+1. faiss retrieval over the champion's item embeddings (``n_candidates``), plus the popular
+   items it did not retrieve (the ranker's pool);
 2. Feast online features (``serving.online``);
 3. the champion ranker and 4. its calibrator: P(click | impression);
 5. business rules: drop already-seen items, cap items per category (``slate.rules``);
-6. a ``Recommendation`` that names the model version and each item's serving propensity.
+6. a ``Recommendation`` that names the model version, the configuration and each item's
+   serving propensity.
+
+The promotion gate picks which configuration of the champion bundle serves: ``two_stage`` (all
+of the above), ``first_stage`` (retrieval order, its own calibrator; no features, no ranker) or
+``popularity`` (the most clicked items for everyone).
 
 Kept apart from FastAPI so it can be tested and benchmarked directly.
 """
@@ -23,7 +29,8 @@ from feast import FeatureStore
 from serving.online import OnlineReader
 from serving.options import ServingOptions
 from slate.rules import draw_slate, unseen_mask
-from training.ranker.bundle import RankerBundle
+from training.ranker.bundle import CONFIGURATIONS, FIRST_STAGE, POPULARITY, TWO_STAGE, RankerBundle
+from training.ranker.candidates import NOT_RETRIEVED_RANK
 
 
 @dataclass(frozen=True)
@@ -34,6 +41,7 @@ class Recommendation:
     propensities: list[float]
     model_version: int
     embedding_version: int
+    configuration: str = TWO_STAGE
     fallback: str | None = None
     candidates: int = 0
     filtered_seen: int = 0
@@ -67,9 +75,12 @@ class Recommender:
     model_version: int
     options: ServingOptions = field(default_factory=ServingOptions)
     clock: Callable[[], pd.Timestamp] = _clock
+    configuration: str = TWO_STAGE
     online: OnlineReader = field(init=False)
 
     def __post_init__(self) -> None:
+        if self.configuration not in CONFIGURATIONS:
+            raise ValueError(f"unknown configuration {self.configuration!r}; use one of {CONFIGURATIONS}")
         self.online = OnlineReader(
             self.store,
             self.bundle.item_ids,
@@ -91,22 +102,36 @@ class Recommender:
         seen = np.concatenate([user.recent_items, np.asarray(exclude or [], dtype=np.int64)])
         if not options.filter_seen:
             seen = np.asarray(exclude or [], dtype=np.int64)
+        if self.configuration == POPULARITY:
+            return self._popular(user_id, k, seen, None, timer)
         if user.vector is None:
             return self._popular(user_id, k, seen, "no_user_embedding", timer)
         with timer("retrieval"):
-            positions, _ = self.bundle.retrieve_positions(user.vector[None, :], options.n_candidates)
-            positions = positions[0][positions[0] >= 0]
+            positions, retrieval_scores = self.bundle.retrieve_positions(user.vector[None, :], options.n_candidates)
+            valid = positions[0] >= 0
+            positions, retrieval_scores = positions[0][valid], retrieval_scores[0][valid]
+            ranks = np.flatnonzero(valid).astype(np.float64)
             unseen = unseen_mask(self.bundle.item_ids[positions], seen)
             filtered = int((~unseen).sum())
-            positions = positions[unseen]
+            positions, retrieval_scores, ranks = positions[unseen], retrieval_scores[unseen], ranks[unseen]
         if len(positions) == 0:
             return self._popular(user_id, k, seen, "no_candidates", timer)
         categories = self.bundle.item_categories[positions]
-        with timer("features"):
-            features = self.online.matrix(user, user_id, positions, categories, self.clock())
-        with timer("ranking"):
-            raw, scores, report = self.bundle.rank_matrix(features)
-            guarded = report.changed
+        guarded = 0
+        if self.configuration == FIRST_STAGE:
+            raw = retrieval_scores.astype(np.float64)
+            scores = self.bundle.probabilities(FIRST_STAGE, raw)
+        else:
+            # The ranker's pool: the retrieved items and the popular ones SASRec did not retrieve.
+            extra = self.bundle.popular_positions(np.concatenate([self.bundle.item_ids[positions], seen]))
+            positions = np.concatenate([positions, extra])
+            ranks = np.concatenate([ranks, np.full(len(extra), float(NOT_RETRIEVED_RANK))])
+            categories = self.bundle.item_categories[positions]
+            with timer("features"):
+                features = self.online.matrix(user, user_id, positions, categories, self.clock(), ranks)
+            with timer("ranking"):
+                raw, scores, report = self.bundle.rank_matrix(features)
+                guarded = report.changed
         with timer("rules"):
             slate = draw_slate(
                 raw, categories, np.ones(len(raw), bool), k, options.max_per_category, options.temperature, rng, scores
@@ -118,27 +143,32 @@ class Recommender:
             propensities=[float(p) for p in slate.propensities],
             model_version=self.model_version,
             embedding_version=self.bundle.embedding_version,
+            configuration=self.configuration,
             candidates=len(positions),
             filtered_seen=filtered,
             guarded_values=guarded,
             stage_seconds=timer.seconds,
         )
 
-    def _popular(self, user_id: int, k: int, seen: np.ndarray, reason: str, timer: StageTimer) -> Recommendation:
-        """Users without an embedding get the most popular unseen items, under the same category cap."""
+    def _popular(self, user_id: int, k: int, seen: np.ndarray, reason: str | None, timer: StageTimer) -> Recommendation:
+        """The most popular unseen items, under the same category cap: the popularity configuration's
+        list for everyone, and the fallback (``reason``) for users the first stage cannot serve."""
         with timer("rules"):
             items = self.bundle.popular_items
             items = items[unseen_mask(items, seen)]
             categories = np.asarray([self._category_of.get(int(i), -1) for i in items], dtype=np.int64)
             order = -np.arange(len(items), dtype=np.float64)  # popularity order as the score
             slate = draw_slate(order, categories, np.ones(len(items), bool), k, self.options.max_per_category)
+        chosen = items[slate.positions]
+        probabilities = self.bundle.probabilities(POPULARITY, self.bundle.popularity_scores(chosen))
         return Recommendation(
             user_id=user_id,
-            item_ids=[int(i) for i in items[slate.positions]],
-            scores=[None] * len(slate.positions),
+            item_ids=[int(i) for i in chosen],
+            scores=[None if not np.isfinite(p) else float(p) for p in probabilities],
             propensities=[1.0] * len(slate.positions),
             model_version=self.model_version,
             embedding_version=self.bundle.embedding_version,
+            configuration=self.configuration,
             fallback=reason,
             stage_seconds=timer.seconds,
         )

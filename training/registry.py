@@ -24,7 +24,7 @@ from mlflow.models import infer_signature
 
 from core.lineage import artifact_digests, git_commit, verify_digests
 from core.settings import RelaySettings
-from training.ranker.bundle import META_FILE, RankerBundle
+from training.ranker.bundle import META_FILE, TWO_STAGE, RankerBundle
 from training.ranker.pyfunc import RankerPyfunc
 from training.sasrec.checkpoint import load_checkpoint
 from training.sasrec.data import Vocabulary
@@ -236,6 +236,15 @@ def champion_embedding_version(ranker_name: str) -> int | None:
     if champion is None or "embedding_version" not in champion.tags:
         return None
     return int(champion.tags["embedding_version"])
+
+
+CONFIGURATION_TAG = "configuration"  # which of the bundle's CONFIGURATIONS serves (set at promotion)
+
+
+def version_configuration(name: str, version: int) -> str:
+    """The configuration a version serves; versions promoted before there was a choice are two-stage."""
+    tags = MlflowClient().get_model_version(name, str(version)).tags
+    return tags.get(CONFIGURATION_TAG, TWO_STAGE)
 
 
 def tag_version(name: str, version: int, tags: dict[str, object]) -> None:

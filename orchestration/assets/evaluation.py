@@ -4,6 +4,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 
 from orchestration.resources import FeastResource, LakeResource, MLflowResource
 from promotion.judge import judge_challenger
@@ -53,6 +54,10 @@ def holdout_evaluation(
 def _gate_metadata(outcome: GateOutcome) -> dict[str, object]:
     return {
         "verdict": outcome.gate,
+        "configuration": outcome.configuration or "none passed",
+        "configurations": dg.MetadataValue.md(
+            pd.DataFrame.from_records(list(outcome.configurations)).to_markdown(index=False, floatfmt=".4f")
+        ),
         "reason": outcome.reason,
         "metrics": dg.MetadataValue.md(outcome.metrics.to_markdown(index=False, floatfmt=".4f")),
         "comparison": dg.MetadataValue.md(outcome.comparison_frame.to_markdown(index=False, floatfmt=".4f")),

@@ -21,12 +21,14 @@ RankerSettings = config_class(
 def ranker_training_set(
     training_window: TemporalSplit, sasrec_embeddings: int, lake: LakeResource, feast: FeastResource
 ) -> dg.Output[RankerTrainingData]:
-    """Impressions of the ranker window labelled with clicks, joined point in time to Feast features."""
+    """SASRec's candidates of the ranker window (and real impressions) labelled with clicks, joined
+    point in time to Feast features."""
     built = build_ranker_training_set(lake.settings(), feast.store(), training_window, sasrec_embeddings)
     return dg.Output(
         built,
         metadata={
             "rows": built.rows,
+            "rows_by_source": dg.MetadataValue.json(built.rows_by_source),
             "sessions": built.sessions,
             "positive_rate": built.positive_rate,
             "feature_service": built.feature_service,

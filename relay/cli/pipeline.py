@@ -30,6 +30,16 @@ def _print_cycle(cycle: CycleResult) -> None:
     console.print(metrics_table(cycle.evaluation.metrics))
     decision = cycle.decision
     console.print(f"[bold]{'PROMOTED' if decision.promoted else 'KEPT CHAMPION'}[/bold]: {decision.reason}")
+    _print_configurations(cycle)
+
+
+def _print_configurations(cycle: CycleResult) -> None:
+    """One line per configuration the gate judged, and which one serves."""
+    for row in cycle.evaluation.configurations:
+        state = "passed" if row["passed"] else "refused"
+        console.print(f"  {row['configuration']:<12} NDCG@10 {row['ndcg_at_10']:.4f}  {state}", soft_wrap=True)
+    chosen = cycle.evaluation.configuration
+    console.print(f"configuration chosen by the gate: [bold]{chosen or 'none passed'}[/bold]", soft_wrap=True)
 
 
 def run_pipeline(
@@ -52,6 +62,7 @@ def run_pipeline(
         )
     console.print(metrics_table(cycle.evaluation.metrics))
     console.print(cycle.decision.reason)
+    _print_configurations(cycle)
 
 
 def demo(

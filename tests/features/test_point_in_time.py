@@ -23,6 +23,8 @@ from features.asof import asof_historical_features
 from features.feast_store import open_store
 from features.retrieval import historical_features, online_features, with_categories
 from tests.pipeline import materialize_days, tiny_world
+from training.ranker.fit import build_training_set, item_vectors
+from training.ranker.training_set import LABEL_DAYS, labelled_rows
 from training.sasrec.data import Vocabulary
 from training.sasrec.embedding_tables import serve_embeddings, write_embedding_tables
 from training.sasrec.model import SASRec, SASRecConfig
@@ -262,3 +264,39 @@ def test_online_embedding_loads_are_incremental(world):
     assert all(load["rows"] == 0 for load in again.values())  # nothing new since the last load
     assert {v["from"] for v in again.values()} == {(end + pd.Timedelta(days=2)).isoformat()}
     assert ranker_service_name(VERSION) in {s.name for s in store.list_feature_services()}
+
+
+def test_the_candidate_training_set_is_point_in_time(world):
+    """The ranker's candidate rows: features equal the oracle as of each row's midnight, the
+    retrieval ranks follow the as-of-day embedding the features read, and labels are the user's
+    clicks in the label horizon, never past the window's end."""
+    settings, store, events, catalog, _, end, _ = world
+    window = (end - pd.Timedelta(days=6), end)
+    inside = events[(events["ts"] >= window[0]) & (events["ts"] < window[1])]
+    days = list(pd.date_range(window[0], window[1] - pd.Timedelta(days=1), freq="D"))
+    vectors = item_vectors(settings.embeddings_dir, VERSION)
+    rows = labelled_rows(store, inside, vectors, VERSION, days, real_impressions=True, label_days=LABEL_DAYS)
+    frame, _ = build_training_set(store, rows, VERSION, window, catalog, method="feast")
+    assert set(frame["source"]) == {"candidate", "impression", "calibration"}
+
+    checked = frame.groupby("source").sample(n=500, replace=True, random_state=0).drop_duplicates()
+    expected = _oracle(checked.rename(columns={"ts": "event_timestamp"}).reset_index(drop=True), events, catalog)
+    for column in expected.columns:
+        np.testing.assert_allclose(
+            checked[column].to_numpy(float),
+            expected[column].to_numpy(float),
+            rtol=1e-9,
+            atol=1e-6,
+            equal_nan=True,
+            err_msg=column,
+        )
+    candidates = frame[frame["source"] == "candidate"]
+    assert (candidates["ts"] == candidates["ts"].dt.floor("D")).all()
+    for _, session in candidates.groupby("session_id"):
+        scores = session.sort_values("retrieval_rank")["sasrec_score"].to_numpy()
+        assert (np.diff(scores) <= 1e-4).all()  # ranked by the same as-of-day embedding
+    clicks = inside[inside["event_type"] == "click"]
+    for row in candidates.sample(200, random_state=0).itertuples():
+        horizon = (clicks["ts"] >= row.ts) & (clicks["ts"] < row.ts + pd.Timedelta(days=LABEL_DAYS))
+        clicked = ((clicks["user_id"] == row.user_id) & (clicks["item_id"] == row.item_id) & horizon).any()
+        assert row.label == int(clicked)

@@ -103,6 +103,10 @@ def test_first_candidate_becomes_champion_with_logged_metrics(pipeline):
     champion = registry.alias_version(settings.ranker_model_name, registry.CHAMPION)
     assert champion is not None and int(champion.version) == 1
     assert champion.tags["promotion"] == "promoted" and champion.tags["gate"] == "passed"
+    # The gate chose which configuration serves, and the registry names it.
+    gate = training.output_for_node("holdout_evaluation")
+    assert champion.tags["configuration"] == gate.configuration == champion.tags["gate_configuration"]
+    assert {row["configuration"] for row in gate.configurations} == {"popularity", "first_stage", "two_stage"}
     # Lineage: what it was trained on, from which code, and the sha256 of every artifact file.
     assert champion.tags["feature_service"] == "ranker_v2_sasrec_v1" and champion.tags["embedding_version"] == "1"
     assert champion.tags["partitions_holdout_start"] == lake.accepted_days(settings)[-3]
@@ -129,6 +133,8 @@ def test_serving_returns_a_real_recommendation_from_the_champion(pipeline):
         assert response.status_code == 200
         body = response.json()
         assert body["fallback"] is None and body["model_version"] == 1 and body["embedding_version"] == 1
+        registry.configure(settings)
+        assert body["configuration"] == registry.version_configuration(settings.ranker_model_name, 1)
         assert len(body["items"]) == 5 and len({i["item_id"] for i in body["items"]}) == 5
         scores = [i["score"] for i in body["items"]]
         assert scores == sorted(scores, reverse=True)

@@ -86,6 +86,8 @@ def test_training_set_contract_enforces_its_window_and_keys():
         "ts": pd.Timestamp("2026-01-10 12:00", tz="UTC"),
         "position": 1,
         "label": 1,
+        "weight": 1.0,
+        "source": "candidate",
         **{name: 0.0 for name in ranker_bounds()},
     }
     frame = pd.DataFrame([row, {**row, "item_id": 3, "label": 0}]).astype({"ts": "datetime64[ns, UTC]"})
@@ -95,6 +97,8 @@ def test_training_set_contract_enforces_its_window_and_keys():
         for_window(RankerTrainingSet, *window).validate(frame.assign(ts=frame["ts"] + pd.Timedelta(days=1)), lazy=True)
     with pytest.raises(pa.errors.SchemaErrors, match="session_id"):
         RankerTrainingSet.validate(pd.concat([frame, frame.iloc[[0]]], ignore_index=True), lazy=True)
+    with pytest.raises(pa.errors.SchemaErrors, match="source"):  # an importer's synthetic rows have no place
+        RankerTrainingSet.validate(frame.assign(source="synthetic"), lazy=True)
 
 
 def test_embedding_contract_refuses_non_finite_vectors():

@@ -19,7 +19,7 @@ from core import lake
 from core.events import most_active_user
 from core.landing import partition_path, read_partition, served_files
 from core.settings import RelaySettings
-from evaluation.holdout import served_lists
+from evaluation.holdout import CONFIGURATION_LISTS, served_lists
 from features.retrieval import online_features
 from orchestration.checks import all_checks
 from orchestration.partitions import partition_range_tags
@@ -28,6 +28,7 @@ from serving.app import create_app
 from serving.options import ServingOptions
 from tests.pipeline import QUIET, data_assets, materialize_days, materialize_training, tiny_world
 from training import registry
+from training.ranker.bundle import CONFIGURATIONS, FIRST_STAGE, POPULARITY, TWO_STAGE
 
 pytestmark = pytest.mark.slow
 DAYS = 19  # the pipeline ingests 18; the 19th is "tomorrow's" partition, served into first
@@ -132,18 +133,19 @@ def test_the_offline_list_is_the_served_list(trained):
         # A live request on the serving day: the newest feature rows (stamped at its midnight) are fresh.
         as_of = pd.Timestamp(serving_day, tz="UTC") + pd.Timedelta(hours=1)
         recommender.clock = lambda: as_of
-        served = recommender.recommend(user, 10)
+        served = {}
+        for configuration in CONFIGURATIONS:  # each configuration the gate may choose serves its own list
+            recommender.configuration = configuration
+            served[configuration] = recommender.recommend(user, 10)
         offline = served_lists(
-            recommender.store,
-            recommender.bundle,
-            np.array([user]),
-            as_of,
-            lake.read_catalog(settings),
-            recommender.bundle.popular_items,
+            recommender.store, recommender.bundle, np.array([user]), as_of, lake.read_catalog(settings)
         )
-    assert served.fallback is None and len(served.item_ids) == 10
-    assert offline.lists["sasrec_ranker"][0].tolist() == served.item_ids
-    np.testing.assert_allclose(offline.list_scores[0], served.scores, rtol=1e-6)
+    two_stage = served[TWO_STAGE]
+    assert two_stage.fallback is None and len(two_stage.item_ids) == 10 and two_stage.configuration == TWO_STAGE
+    for configuration, name in CONFIGURATION_LISTS.items():
+        assert offline.lists[name][0].tolist() == served[configuration].item_ids, configuration
+        np.testing.assert_allclose(offline.list_scores[configuration][0], served[configuration].scores, rtol=1e-6)
+    assert served[POPULARITY].fallback is None and served[FIRST_STAGE].configuration == FIRST_STAGE
     assert not set(offline.lists["sasrec"][0].tolist()) & set(recommender.online.user(user).recent_items.tolist())
 
 

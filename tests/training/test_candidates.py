@@ -12,6 +12,7 @@ from training.ranker.candidates import (
     rank_lookup,
     retrieve,
     sample_negatives,
+    with_popular,
 )
 
 
@@ -66,3 +67,10 @@ def test_retrieve_drops_seen_items_but_keeps_their_ranks():
     index = hnsw_index(vectors)
     found = retrieve(index, items, np.ones((1, 4), dtype=np.float32), [np.array([2])], k=4)
     assert found[0].item_ids.tolist() == [1, 3, 4] and found[0].ranks.tolist() == [0, 2, 3]
+
+
+def test_the_pool_adds_the_popular_items_sasrec_did_not_retrieve_and_the_user_has_not_seen():
+    found = Retrieved(item_ids=np.array([10, 11]), ranks=np.array([0, 3]))
+    pool = with_popular(found, popular=np.array([11, 12, 13, 14]), seen=np.array([13]))
+    assert pool.item_ids.tolist() == [10, 11, 12, 14]
+    assert pool.ranks.tolist() == [0, 3, NOT_RETRIEVED_RANK, NOT_RETRIEVED_RANK]

@@ -22,6 +22,9 @@ HNSW_NEIGHBOURS = 32
 HNSW_EF_SEARCH = 256  # candidates explored per query: recall ~0.99 at k=200 on the demo catalogue
 RANKER_DIR = "ranker"
 CALIBRATOR_FILE = "calibrator.pkl"
+# What can serve from one bundle. The gate picks one; the registry names it; serving honours it.
+POPULARITY, FIRST_STAGE, TWO_STAGE = "popularity", "first_stage", "two_stage"
+CONFIGURATIONS = (POPULARITY, FIRST_STAGE, TWO_STAGE)
 ITEMS_FILE = "items.npz"
 META_FILE = "bundle.json"
 
@@ -38,7 +41,12 @@ class RankerBundle:
     calibrator: Calibrator | None = None  # raw score -> P(click | impression)
     bounds: Bounds = field(default_factory=dict)  # the guard's contract ranges per feature
     metadata: dict[str, str] = field(default_factory=dict)
+    # P(click | impression) of the other configurations' order scores (the retrieval score; the
+    # popularity score), fitted on the same held-out day as ``calibrator``.
+    first_stage_calibrator: Calibrator | None = None
+    popularity_calibrator: Calibrator | None = None
     _index: faiss.Index | None = field(default=None, repr=False)
+    _position_of: dict[int, int] | None = field(default=None, repr=False)
 
     # -- scoring ---------------------------------------------------------------------
     def guard(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, GuardReport]:
@@ -74,6 +82,37 @@ class RankerBundle:
         guarded, report = FeatureGuard(self.bounds).apply_matrix(matrix, self.features)
         raw = _finite(self.ranker.raw_scores(guarded))
         return raw, _finite(self.calibrator.apply(raw) if self.calibrator is not None else raw), report
+
+    def popularity_scores(self, item_ids: np.ndarray) -> np.ndarray:
+        """The popularity configuration's order score: minus the item's place in ``popular_items``
+        (items outside it share the lowest score)."""
+        place = {int(item): rank for rank, item in enumerate(self.popular_items.tolist())}
+        return -np.asarray([place.get(int(i), len(place)) for i in item_ids], dtype=np.float64)
+
+    def popular_positions(self, exclude: np.ndarray) -> np.ndarray:
+        """Positions (into ``item_ids``) of the popular items not in ``exclude`` (item ids), most
+        popular first: the second source of the two-stage pool (see ``candidates.with_popular``).
+        Items without an embedding cannot be scored and are left out."""
+        if self._position_of is None:
+            self._position_of = {int(item): position for position, item in enumerate(self.item_ids.tolist())}
+        extra = self.popular_items[~np.isin(self.popular_items, exclude)]
+        return np.asarray([self._position_of[int(i)] for i in extra if int(i) in self._position_of], dtype=np.int64)
+
+    def probabilities(self, configuration: str, order_scores: np.ndarray) -> np.ndarray:
+        """Calibrated P(click) of a configuration's order scores (NaN stays NaN)."""
+        calibrator = {
+            TWO_STAGE: self.calibrator,
+            FIRST_STAGE: self.first_stage_calibrator,
+            POPULARITY: self.popularity_calibrator,
+        }[configuration]
+        scores = np.asarray(order_scores, dtype=np.float64)
+        if calibrator is None:
+            return scores if configuration == TWO_STAGE else np.full(len(scores), np.nan)
+        out = np.full(len(scores), np.nan)
+        finite = np.isfinite(scores)
+        if finite.any():
+            out[finite] = calibrator.apply(scores[finite])
+        return out
 
     # -- retrieval ---------------------------------------------------------------------
     @property
@@ -111,6 +150,9 @@ class RankerBundle:
         self.ranker.save(directory / RANKER_DIR)
         if self.calibrator is not None:
             self.calibrator.save(directory / CALIBRATOR_FILE)
+        for name, calibrator in self._extra_calibrators().items():
+            if calibrator is not None:
+                calibrator.save(directory / f"{name}_{CALIBRATOR_FILE}")
         np.savez(
             directory / ITEMS_FILE,
             item_ids=self.item_ids,
@@ -123,6 +165,7 @@ class RankerBundle:
             "features": self.features,
             "embedding_version": self.embedding_version,
             "calibrated": self.calibrator is not None,
+            "calibrated_configurations": [n for n, c in self._extra_calibrators().items() if c is not None],
             "bounds": {name: list(pair) for name, pair in self.bounds.items()},
             "metadata": self.metadata,
         }
@@ -138,6 +181,10 @@ class RankerBundle:
         arrays = np.load(directory / ITEMS_FILE)
         kinds = {"lightgbm": LightGBMRanker, "neural": NeuralRanker}
         features = list(meta["features"])
+        extra = {
+            name: Calibrator.load(directory / f"{name}_{CALIBRATOR_FILE}")
+            for name in meta.get("calibrated_configurations", [])
+        }
         return cls(
             ranker=kinds[meta["kind"]].load(directory / RANKER_DIR, features),
             features=features,
@@ -149,7 +196,12 @@ class RankerBundle:
             calibrator=Calibrator.load(directory / CALIBRATOR_FILE) if meta.get("calibrated") else None,
             bounds={name: (low, high) for name, (low, high) in meta.get("bounds", {}).items()},
             metadata=dict(meta.get("metadata", {})),
+            first_stage_calibrator=extra.get(FIRST_STAGE),
+            popularity_calibrator=extra.get(POPULARITY),
         )
+
+    def _extra_calibrators(self) -> dict[str, Calibrator | None]:
+        return {FIRST_STAGE: self.first_stage_calibrator, POPULARITY: self.popularity_calibrator}
 
 
 def _finite(scores: np.ndarray) -> np.ndarray:

@@ -19,9 +19,12 @@ import pandas as pd
 
 from slate.rules import CANDIDATES
 
-NOT_RETRIEVED_RANK = CANDIDATES  # the rank feature of a logged impression outside the top CANDIDATES
+NOT_RETRIEVED_RANK = CANDIDATES  # the rank feature of an item SASRec did not retrieve
+POPULAR_CANDIDATES = 100  # the popularity source's items in the ranker's pool
+POPULARITY_DAYS = 14  # the popular list counts clicks of this many days before the moment
 NEGATIVES_PER_POSITIVE = 20
-RANK_STRATA = (0, 10, 50, 100, CANDIDATES)  # bands of retrieval rank the negatives are drawn across
+# Bands of retrieval rank the negatives are drawn across; the last holds the popular additions.
+RANK_STRATA = (0, 10, 50, 100, CANDIDATES, CANDIDATES + 1)
 MAX_IMPRESSION_WEIGHT = 20.0  # 1 / propensity, clipped: a rare draw may not dominate the fit
 
 
@@ -48,6 +51,18 @@ def retrieve(
         keep = ~np.isin(items, user_seen)
         out.append(Retrieved(items[keep], ranks[keep]))
     return out
+
+
+def with_popular(found: Retrieved, popular: np.ndarray, seen: np.ndarray) -> Retrieved:
+    """The ranker's pool: SASRec's candidates, then the popular items it did not retrieve (rank
+    ``NOT_RETRIEVED_RANK``), the user's consumed items left out. Two sources, as production
+    retrieval has: where recent popularity predicts better than the sequence model (a catalogue
+    of new releases), the ranker can still put the popular items first."""
+    extra = popular[~np.isin(popular, found.item_ids) & ~np.isin(popular, seen)]
+    return Retrieved(
+        np.concatenate([found.item_ids, extra]).astype(np.int64),
+        np.concatenate([found.ranks, np.full(len(extra), NOT_RETRIEVED_RANK)]).astype(np.int64),
+    )
 
 
 def sample_negatives(

@@ -17,7 +17,9 @@ def labelled_impressions(events: pd.DataFrame) -> pd.DataFrame:
     clicked = clicked.assign(label=1)
     out = impressions.merge(clicked, on=["session_id", "item_id"], how="left")
     out["label"] = out["label"].fillna(0).astype("int64")
-    return out[["session_id", "user_id", "item_id", "ts", "position", "label"]].reset_index(drop=True)
+    columns = ["session_id", "user_id", "item_id", "ts", "position", "label"]
+    columns += ["propensity"] if "propensity" in out.columns else []  # the serving policy's, where logged
+    return out[columns].reset_index(drop=True)
 
 
 def sessions_with_clicks(frame: pd.DataFrame) -> pd.DataFrame:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -15,12 +15,11 @@ from quality.contracts import RankerTrainingSet, feature_bounds, for_window
 from training.calibration import Calibrator, expected_calibration_error
 from training.guard import Bounds, FeatureGuard, GuardReport
 from training.ranker.bundle import RankerBundle
-from training.ranker.dataset import labelled_impressions, sessions_with_clicks
+from training.ranker.dataset import sessions_with_clicks
 from training.ranker.lgbm import RankerConfig, RankerResult, split_by_days, train_ranker
 from training.split import TemporalSplit
-from training.topk import popular_items
 
-POPULAR_FALLBACK_SIZE = 100
+TRAINING_ROW_COLUMNS = ("session_id", "user_id", "item_id", "ts", "position", "label", "weight", "source")
 
 
 def ranker_bounds() -> Bounds:
@@ -31,25 +30,20 @@ def ranker_bounds() -> Bounds:
 
 def build_training_set(
     store: FeatureStore,
-    events: pd.DataFrame,
+    rows: pd.DataFrame,
     embedding_version: int,
     window: tuple[pd.Timestamp, pd.Timestamp],
     catalog: pd.DataFrame,
     method: str = "auto",
 ) -> tuple[pd.DataFrame, GuardReport]:
-    """Every labelled impression of the window with point-in-time features as of the impression,
-    guarded and validated against the ``RankerTrainingSet`` contract for the window.
-
-    All impressions are kept: the ranker learns from sessions with both clicks and non-clicks,
-    but calibration needs every impression, or it would learn a click rate inflated by that filter.
-    """
-    labelled = labelled_impressions(events)
-    if sessions_with_clicks(labelled).empty:
+    """Labelled rows (``training_set.labelled_rows``) with point-in-time features as of each
+    row's ``ts``, guarded and validated against the ``RankerTrainingSet`` contract for the window."""
+    if sessions_with_clicks(rows[rows["source"] != "calibration"]).empty:
         raise ValueError("no session in the ranker window has both a click and a non-click")
-    entity_df = labelled.rename(columns={"ts": "event_timestamp"})
+    entity_df = rows.rename(columns={"ts": "event_timestamp"})
     frame = historical_features(store, entity_df, embedding_version, catalog, method)
     frame = frame.rename(columns={"event_timestamp": "ts"})
-    frame = frame[["session_id", "user_id", "item_id", "ts", "position", "label", *RANKER_FEATURES]]
+    frame = frame[[*TRAINING_ROW_COLUMNS, *RANKER_FEATURES]]
     guarded, report = FeatureGuard(ranker_bounds()).apply(frame, list(RANKER_FEATURES))
     frame = frame.assign(**{name: guarded[name] for name in RANKER_FEATURES})
     frame["ts"] = frame["ts"].astype("datetime64[ns, UTC]")
@@ -67,6 +61,9 @@ class CalibratedRanker:
     result: RankerResult
     calibrator: Calibrator
     calibration: pd.DataFrame  # the held-out day's impressions: label, probability, segment flags
+    first_stage_calibrator: Calibrator | None = None
+    popularity_calibrator: Calibrator | None = None
+    popular: np.ndarray = field(default_factory=lambda: np.array([], dtype=np.int64))
 
     def ece(self) -> dict[str, float]:
         """ECE (15 bins) overall and per segment on the calibration day."""
@@ -82,27 +79,48 @@ def segment_masks(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     return {"new_users": clicks == 0, "heavy_users": clicks >= np.quantile(clicks, 0.9) if len(clicks) else clicks > 0}
 
 
-def fit_calibrated_ranker(frame: pd.DataFrame, config: RankerConfig) -> CalibratedRanker:
-    """Fit the ranker on all but the window's last day, then isotonic calibration on that day."""
-    fit_rows, calibration_rows = split_by_days(frame, 1)
+def _fit_or_none(scores: np.ndarray, labels: np.ndarray) -> Calibrator | None:
+    finite = np.isfinite(scores)
+    if len(np.unique(labels[finite])) < 2:
+        return None
+    return Calibrator.fit(scores[finite], labels[finite])
+
+
+def fit_calibrated_ranker(frame: pd.DataFrame, config: RankerConfig, popular: np.ndarray) -> CalibratedRanker:
+    """Fit the ranker on the fit rows (candidates, real impressions), then isotonic calibration of
+    it, of the retrieval score (the first stage alone) and of the popularity order (``popular``,
+    most clicked first) on the held-out day's impressions."""
+    if "source" in frame.columns:
+        fit_rows, calibration_rows = frame[frame["source"] != "calibration"], frame[frame["source"] == "calibration"]
+    else:  # a training set written before candidate rows: its last day calibrates
+        fit_rows, calibration_rows = split_by_days(frame, 1)
     if fit_rows.empty or calibration_rows.empty:
         raise ValueError("the ranker window needs at least two days: one to fit, one to calibrate")
     guard = FeatureGuard(ranker_bounds())
     result = train_ranker(sessions_with_clicks(fit_rows), list(RANKER_FEATURES), config, guard)
     guarded, _ = guard.apply(calibration_rows, list(RANKER_FEATURES))
     raw = result.ranker.raw_scores(guarded[list(RANKER_FEATURES)].to_numpy(dtype=np.float64))
-    calibrator = Calibrator.fit(raw, calibration_rows["label"].to_numpy())
+    labels = calibration_rows["label"].to_numpy()
+    calibrator = Calibrator.fit(raw, labels)
     calibration = calibration_rows[["user_id", "item_id", "label", "user_clicks_30d"]].assign(
         probability=calibrator.apply(raw), raw=raw
     )
-    return CalibratedRanker(result, calibrator, calibration.reset_index(drop=True))
+    place = {int(item): rank for rank, item in enumerate(popular.tolist())}
+    popularity = -np.asarray([place.get(int(i), len(place)) for i in calibration_rows["item_id"]], dtype=np.float64)
+    return CalibratedRanker(
+        result,
+        calibrator,
+        calibration.reset_index(drop=True),
+        first_stage_calibrator=_fit_or_none(calibration_rows["sasrec_score"].to_numpy(dtype=np.float64), labels),
+        popularity_calibrator=_fit_or_none(popularity, labels),
+        popular=np.asarray(popular, dtype=np.int64),
+    )
 
 
 def make_bundle(
     fitted: CalibratedRanker,
     embeddings_dir: Path,
     embedding_version: int,
-    recent_clicks: pd.DataFrame,
     split: TemporalSplit,
     service_name: str,
     catalog: pd.DataFrame,
@@ -116,10 +134,12 @@ def make_bundle(
         item_ids=ids,
         item_vectors=vectors,
         item_categories=categories,
-        popular_items=popular_items(recent_clicks, POPULAR_FALLBACK_SIZE),
+        popular_items=fitted.popular,
         calibrator=fitted.calibrator,
         bounds=ranker_bounds(),
         metadata={"feature_service": service_name, **{f"split_{k}": v for k, v in split.as_dict().items()}},
+        first_stage_calibrator=fitted.first_stage_calibrator,
+        popularity_calibrator=fitted.popularity_calibrator,
     )
 
 

@@ -17,10 +17,17 @@ from core.settings import RelaySettings
 from feature_repo.views import ranker_service_name
 from training import registry
 from training.calibration import plot_reliability
-from training.ranker.fit import RETRIEVAL_K, fit_calibrated_ranker, make_bundle, retrieval_recall
+from training.ranker.candidates import POPULAR_CANDIDATES, POPULARITY_DAYS
+from training.ranker.fit import (
+    RETRIEVAL_K,
+    fit_calibrated_ranker,
+    make_bundle,
+    retrieval_recall,
+)
 from training.ranker.lgbm import RankerConfig
 from training.ranker.training_set import RankerTrainingData
 from training.split import TemporalSplit
+from training.topk import popular_items
 
 
 @dataclass(frozen=True)
@@ -61,13 +68,15 @@ def train_and_register_ranker(
     regression on the window's last day, bundle it with the SASRec retrieval it depends on, and
     register it with its lineage (embedding and SASRec versions, feature service, partitions)."""
     frame = pd.read_parquet(training_set.path)
-    fitted = fit_calibrated_ranker(frame, config)
-    result = fitted.result
     with lake.connect(settings) as con:
-        recent_clicks = read_events(con, start=split.ranker_start_ts, end=split.holdout_start_ts, event_type="click")
+        # The popular list as the training rows saw it: the POPULARITY_DAYS before the cut-off.
+        start = split.holdout_start_ts - pd.Timedelta(days=POPULARITY_DAYS)
+        recent_clicks = read_events(con, start=start, end=split.holdout_start_ts, event_type="click")
+    fitted = fit_calibrated_ranker(frame, config, popular_items(recent_clicks, POPULAR_CANDIDATES))
+    result = fitted.result
     service = ranker_service_name(embedding_version)
     catalog = lake.read_catalog(settings)
-    bundle = make_bundle(fitted, settings.embeddings_dir, embedding_version, recent_clicks, split, service, catalog)
+    bundle = make_bundle(fitted, settings.embeddings_dir, embedding_version, split, service, catalog)
     recall = retrieval_recall(bundle, settings.embeddings_dir, embedding_version)
     calibration = fitted.ece()
     work.mkdir(parents=True, exist_ok=True)
