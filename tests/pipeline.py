@@ -18,7 +18,7 @@ TINY_TRAINING = {
     **QUIET,
     "ops": {
         "training_window": {"config": {"holdout_days": 3, "ranker_days": 6, "min_sasrec_days": 5}},
-        "sasrec_model": {"config": {"epochs": 6, "dim": 32, "patience": 6}},
+        "sasrec_model": {"config": {"epochs": 12, "dim": 32, "patience": 6}},
         "ranker_model": {"config": {"n_estimators": 80, "min_child_samples": 20}},
     },
 }

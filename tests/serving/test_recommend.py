@@ -43,6 +43,10 @@ def trained(tmp_path_factory):
     instance = dg.DagsterInstance.ephemeral()
     assert materialize_days(settings, world.start_date, last_trained, instance).success
     assert materialize_training(settings, instance).success
+    # These tests exercise the whole two-stage request path, whichever configuration the tiny
+    # world's gate chose (the gate's choice is tested in tests/orchestration).
+    registry.configure(settings)
+    registry.tag_version(settings.ranker_model_name, 1, {registry.CONFIGURATION_TAG: TWO_STAGE})
     with lake.connect(settings) as con:
         user = most_active_user(con)
     serving_day = (world.start + timedelta(days=DAYS - 1)).isoformat()
