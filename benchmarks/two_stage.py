@@ -6,16 +6,18 @@
 Each dataset gets a fresh data directory built by the real CLI in a subprocess: the demo world
 (``relay simulate`` + ``relay run``) and MovieLens-100K (``relay import movielens-100k`` +
 ``relay run``); ``--home-*`` reuses a built one instead. Then, in process, on the cycle's split
-and embedding version 1, six rankers are fitted (``RankerConfig()`` defaults but the objective) and each is
+and embedding version 1, seven rankers are fitted (``RankerConfig()`` defaults but the objective) and each is
 judged on the holdout under the served-list protocol (``evaluation.holdout.served_lists``):
 
 1. ranker as before: lambdarank on logged impressions only (an imported log's are synthetic),
-   slates in calibrated order
+   slates in calibrated order, over SASRec's candidates alone
 2. + raw-score order: the same ranker, slates ordered by its raw score
 3. candidates, lambdarank: the pipeline's candidate rows, but the lambdarank objective
 4. candidates, 1-day labels: SASRec's top-200 candidates labelled with the same day's clicks
 5. candidates, no rank feature: the pipeline's rows with ``retrieval_rank`` blanked
-6. all fixes (pipeline): what the pipeline trains now (candidates, 7-day labels, the rank
+6. candidates, SASRec's pool only: trained and served without the popular items SASRec did not
+   retrieve (a single-source pool)
+7. all fixes (pipeline): what the pipeline trains now (candidates, 7-day labels, the rank
    feature, the binary objective, raw order)
 
 NDCG@10 over every holdout user and over warm users, delta against SASRec alone with a paired
@@ -94,18 +96,22 @@ QUICK_EPOCHS = 3
 class Variant:
     key: str
     label: str
-    rows: str  # "impressions", "candidates_1d" or "candidates"
+    rows: str  # "impressions", "candidates", "candidates_1d" or "candidates_sasrec"
     calibrated_order: bool = False
     drop_rank: bool = False
     objective: str = "binary"
+    popular_pool: bool = True
 
 
 VARIANTS = (
-    Variant("before", "ranker as before", "impressions", calibrated_order=True, objective="lambdarank"),
-    Variant("raw_order", "+ raw-score order", "impressions", objective="lambdarank"),
+    Variant(
+        "before", "ranker as before", "impressions", calibrated_order=True, objective="lambdarank", popular_pool=False
+    ),
+    Variant("raw_order", "+ raw-score order", "impressions", objective="lambdarank", popular_pool=False),
     Variant("candidates_lambdarank", "candidates, lambdarank", "candidates", objective="lambdarank"),
     Variant("candidates_1d", "candidates, 1-day labels", "candidates_1d"),
     Variant("no_rank_feature", "candidates, no rank feature", "candidates", drop_rank=True),
+    Variant("no_popular_pool", "candidates, SASRec's pool only", "candidates_sasrec", popular_pool=False),
     Variant("all_fixes", "all fixes (pipeline)", "candidates"),
 )
 
@@ -199,7 +205,7 @@ class Bench:
             rows = rows.assign(retrieval_rank=np.nan, weight=1.0, source=np.where(last, "calibration", "impression"))
             return rows.astype({"session_id": str})
         vectors = item_vectors(self.settings.embeddings_dir, EMBEDDING_VERSION)
-        extra = {"label_days": 1} if kind == "candidates_1d" else {}
+        extra = {"candidates_1d": {"label_days": 1}, "candidates_sasrec": {"popular_candidates": 0}}.get(kind, {})
         return labelled_rows(
             self.store,
             self.events,
@@ -243,7 +249,9 @@ class Bench:
     def run(self, variant: Variant) -> tuple[Result, dict[str, np.ndarray]]:
         began = time.perf_counter()
         bundle, rows = self.bundle(variant)
-        served = served_lists(self.store, bundle, self.data.truth.users, self.data.as_of, self.catalog)
+        served = served_lists(
+            self.store, bundle, self.data.truth.users, self.data.as_of, self.catalog, variant.popular_pool
+        )
         result = Result(variant.label, self.ndcg(served.lists["sasrec_ranker"]), rows, time.perf_counter() - began)
         return result, served.lists
 

@@ -98,6 +98,7 @@ def served_lists(
     users: np.ndarray,
     as_of: pd.Timestamp,
     catalog: pd.DataFrame,
+    popular_pool: bool = True,
 ) -> ServedLists:
     """The lists serving would return at ``as_of``: the same ``CANDIDATES`` retrieved, the
     user's recent items dropped, the category cap, greedy order with ties to the retrieval order
@@ -144,6 +145,7 @@ def served_lists(
     for i, row in enumerate(known):
         found = positions[i][positions[i] >= 0]
         extra = bundle.popular_positions(np.concatenate([bundle.item_ids[found], seen[row]]))
+        extra = extra if popular_pool else extra[:0]  # without: what a single-source pool would serve
         pools.append(np.concatenate([found, extra]))
         retrieved_counts.append(len(found))
     sizes = np.array([len(pool) for pool in pools])

@@ -74,6 +74,7 @@ def labelled_rows(
     seed: int = SAMPLING_SEED,
     label_days: int = LABEL_DAYS,
     earlier_clicks: pd.DataFrame | None = None,
+    popular_candidates: int = POPULAR_CANDIDATES,
 ) -> pd.DataFrame:
     """The entity rows of the training set before features: candidates of every day but the last
     (labelled with the user's clicks in ``label_days`` from D), real impressions of those days
@@ -102,7 +103,7 @@ def labelled_rows(
         users = np.union1d(clicks["user_id"].unique(), shown["user_id"].unique()).astype(np.int64)
         states = historical_user_states(store, users, day, embedding_version) if len(users) else {}
         recent = all_clicks[(all_clicks["ts"] >= day - pd.Timedelta(days=POPULARITY_DAYS)) & (all_clicks["ts"] < day)]
-        popular = popular_items(recent, POPULAR_CANDIDATES)
+        popular = popular_items(recent, popular_candidates)  # 0: SASRec's candidates alone
         seen = [recent_items for _, recent_items in states.values()]
         vectors_now = np.stack([v for v, _ in states.values()]) if states else vectors[:0]
         found = {
