@@ -214,5 +214,12 @@ def hnsw_index(vectors: np.ndarray) -> faiss.Index:
     index = faiss.IndexHNSWFlat(vectors.shape[1], HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
     index.hnsw.efConstruction = 2 * HNSW_EF_SEARCH
     index.hnsw.efSearch = HNSW_EF_SEARCH
-    index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    # A parallel build links nodes in a racy order, so two builds of one catalogue retrieve
+    # different candidates; one thread makes training rows, evaluation and serving reproducible.
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    finally:
+        faiss.omp_set_num_threads(threads)
     return index
