@@ -89,7 +89,7 @@ class ServedLists:
     lists: dict[str, np.ndarray]  # model -> (users, K) item ids, -1 pads
     list_scores: dict[str, np.ndarray]  # configuration -> (users, K) calibrated P(click) of its list's items
     candidate_scores: dict[str, np.ndarray]  # configuration -> calibrated scores of what it scored
-    candidates: pd.DataFrame  # user_id, item_id, retrieval_rank of every retrieved candidate
+    candidates: pd.DataFrame  # user_id, item_id, retrieval_rank of the two-stage pool (aligned with its scores)
 
 
 def served_lists(
