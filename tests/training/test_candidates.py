@@ -8,6 +8,7 @@ from training.ranker.candidates import (
     NOT_RETRIEVED_RANK,
     Retrieved,
     day_candidates,
+    popularity_order,
     propensity_weights,
     rank_lookup,
     retrieve,
@@ -74,3 +75,8 @@ def test_the_pool_adds_the_popular_items_sasrec_did_not_retrieve_and_the_user_ha
     pool = with_popular(found, popular=np.array([11, 12, 13, 14]), seen=np.array([13]))
     assert pool.item_ids.tolist() == [10, 11, 12, 14]
     assert pool.ranks.tolist() == [0, 3, NOT_RETRIEVED_RANK, NOT_RETRIEVED_RANK]
+
+
+def test_the_popularity_order_scores_by_place_in_the_popular_list():
+    scores = popularity_order(np.array([30, 10, 20]), np.array([10, 20, 99, 30]))
+    assert scores.tolist() == [-1.0, -2.0, -3.0, 0.0]

@@ -17,6 +17,7 @@ import pandas as pd
 from training.calibration import Calibrator
 from training.guard import Bounds, FeatureGuard, GuardReport
 from training.ranker.base import Ranker
+from training.ranker.candidates import popularity_order
 
 HNSW_NEIGHBOURS = 32
 HNSW_EF_SEARCH = 256  # candidates explored per query: recall ~0.99 at k=200 on the demo catalogue
@@ -84,10 +85,8 @@ class RankerBundle:
         return raw, _finite(self.calibrator.apply(raw) if self.calibrator is not None else raw), report
 
     def popularity_scores(self, item_ids: np.ndarray) -> np.ndarray:
-        """The popularity configuration's order score: minus the item's place in ``popular_items``
-        (items outside it share the lowest score)."""
-        place = {int(item): rank for rank, item in enumerate(self.popular_items.tolist())}
-        return -np.asarray([place.get(int(i), len(place)) for i in item_ids], dtype=np.float64)
+        """The popularity configuration's order score of ``item_ids`` (``popularity_order``)."""
+        return popularity_order(self.popular_items, item_ids)
 
     def popular_positions(self, exclude: np.ndarray) -> np.ndarray:
         """Positions (into ``item_ids``) of the popular items not in ``exclude`` (item ids), most

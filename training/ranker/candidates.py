@@ -53,6 +53,13 @@ def retrieve(
     return out
 
 
+def popularity_order(popular: np.ndarray, item_ids: np.ndarray) -> np.ndarray:
+    """The popularity configuration's order score: minus each item's place in ``popular`` (most
+    clicked first); items outside it share the lowest score."""
+    place = {int(item): rank for rank, item in enumerate(np.asarray(popular).tolist())}
+    return -np.asarray([place.get(int(i), len(place)) for i in item_ids], dtype=np.float64)
+
+
 def with_popular(found: Retrieved, popular: np.ndarray, seen: np.ndarray) -> Retrieved:
     """The ranker's pool: SASRec's candidates, then the popular items it did not retrieve (rank
     ``NOT_RETRIEVED_RANK``), the user's consumed items left out. Two sources, as production

@@ -15,6 +15,7 @@ from quality.contracts import RankerTrainingSet, feature_bounds, for_window
 from training.calibration import Calibrator, expected_calibration_error
 from training.guard import Bounds, FeatureGuard, GuardReport
 from training.ranker.bundle import RankerBundle
+from training.ranker.candidates import popularity_order
 from training.ranker.dataset import sessions_with_clicks
 from training.ranker.lgbm import RankerConfig, RankerResult, split_by_days, train_ranker
 from training.split import TemporalSplit
@@ -105,8 +106,7 @@ def fit_calibrated_ranker(frame: pd.DataFrame, config: RankerConfig, popular: np
     calibration = calibration_rows[["user_id", "item_id", "label", "user_clicks_30d"]].assign(
         probability=calibrator.apply(raw), raw=raw
     )
-    place = {int(item): rank for rank, item in enumerate(popular.tolist())}
-    popularity = -np.asarray([place.get(int(i), len(place)) for i in calibration_rows["item_id"]], dtype=np.float64)
+    popularity = popularity_order(popular, calibration_rows["item_id"].to_numpy())
     return CalibratedRanker(
         result,
         calibrator,
