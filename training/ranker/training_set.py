@@ -104,6 +104,7 @@ def labelled_rows(
         states = historical_user_states(store, users, day, embedding_version) if len(users) else {}
         recent = all_clicks[(all_clicks["ts"] >= day - pd.Timedelta(days=POPULARITY_DAYS)) & (all_clicks["ts"] < day)]
         popular = popular_items(recent, popular_candidates)  # 0: SASRec's candidates alone
+        popular = popular[np.isin(popular, item_ids)]  # as serving: items without an embedding stay out
         seen = [recent_items for _, recent_items in states.values()]
         vectors_now = np.stack([v for v, _ in states.values()]) if states else vectors[:0]
         found = {
