@@ -116,28 +116,16 @@ VARIANTS = (
 )
 
 
-class CalibratedOrder(Ranker):
+class CalibratedOrder:
     """A fitted ranker whose "raw" score is its isotonic-calibrated one (plateaus and all), so
-    ``served_lists`` orders slates the way serving did before ordering by the raw score."""
-
-    kind = "calibrated-order"
+    ``served_lists`` orders slates the way serving did before ordering by the raw score. It only
+    scores: the bundle holding it is never saved or refitted."""
 
     def __init__(self, inner: Ranker, calibrator: Calibrator) -> None:
-        super().__init__(inner.features)
-        self.inner, self.calibrator = inner, calibrator
+        self.features, self.inner, self.calibrator = inner.features, inner, calibrator
 
     def raw_scores(self, matrix: np.ndarray) -> np.ndarray:
         return self.calibrator.apply(self.inner.raw_scores(matrix))
-
-    def fit(self, train: pd.DataFrame, valid: pd.DataFrame) -> dict[str, float]:
-        raise NotImplementedError
-
-    def save(self, directory: Path) -> None:
-        raise NotImplementedError
-
-    @classmethod
-    def load(cls, directory: Path, features: list[str]) -> Ranker:
-        raise NotImplementedError
 
 
 # -- step 1: the data directory, built by the CLI ---------------------------------------------

@@ -18,7 +18,7 @@ from quality.contracts import ScoredCandidates
 from slate.rules import CANDIDATES, rank_candidates
 from training.metrics import RankingMetrics
 from training.ranker.bundle import CONFIGURATIONS, FIRST_STAGE, POPULARITY, TWO_STAGE, RankerBundle
-from training.ranker.candidates import NOT_RETRIEVED_RANK, rank_lookup, retrieve
+from training.ranker.candidates import NOT_RETRIEVED_RANK, rank_lookup, retrieve_users
 from training.ranker.fit import segment_masks
 from training.split import TemporalSplit
 
@@ -150,10 +150,10 @@ def served_lists(
         retrieved_counts.append(len(found))
     sizes = np.array([len(pool) for pool in pools])
     pool_positions = np.concatenate(pools)
-    ranks = np.concatenate(
+    ranks = np.concatenate(  # 0-based retrieval ranks, then NOT_RETRIEVED_RANK for the popular additions
         [
-            np.where(np.arange(n) < r, np.arange(n), NOT_RETRIEVED_RANK)
-            for n, r in zip(sizes, retrieved_counts, strict=True)
+            np.where(np.arange(size) < retrieved, np.arange(size), NOT_RETRIEVED_RANK)
+            for size, retrieved in zip(sizes, retrieved_counts, strict=True)
         ]
     ).astype(np.float64)
     pairs = pd.DataFrame(
@@ -197,18 +197,7 @@ def impression_scores(
     shown = data.impressions
     users = np.unique(shown["user_id"].to_numpy())
     states = historical_user_states(store, users, data.as_of, bundle.embedding_version)
-    found = dict(
-        zip(
-            states,
-            retrieve(
-                bundle.index,
-                bundle.item_ids,
-                np.stack([v for v, _ in states.values()]) if states else bundle.item_vectors[:0],
-                [recent for _, recent in states.values()],
-            ),
-            strict=True,
-        )
-    )
+    found = retrieve_users(bundle.index, bundle.item_ids, states)
     ranked = shown.assign(retrieval_rank=rank_lookup(found, shown["user_id"].to_numpy(), shown["item_id"].to_numpy()))
     frame = historical_features(store, ranked, bundle.embedding_version, data.catalog)
     scores = {

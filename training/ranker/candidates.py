@@ -53,6 +53,17 @@ def retrieve(
     return out
 
 
+def retrieve_users(
+    index: faiss.Index, item_ids: np.ndarray, states: dict[int, tuple[np.ndarray, np.ndarray]]
+) -> dict[int, Retrieved]:
+    """``retrieve`` for users' (embedding, consumed items) states, keyed by user id."""
+    if not states:
+        return {}
+    vectors = np.stack([vector for vector, _ in states.values()])
+    found = retrieve(index, item_ids, vectors, [seen for _, seen in states.values()])
+    return dict(zip(states, found, strict=True))
+
+
 def popularity_order(popular: np.ndarray, item_ids: np.ndarray) -> np.ndarray:
     """The popularity configuration's order score: minus each item's place in ``popular`` (most
     clicked first); items outside it share the lowest score."""

@@ -28,7 +28,7 @@ from training.ranker.candidates import (
     day_candidates,
     propensity_weights,
     rank_lookup,
-    retrieve,
+    retrieve_users,
     with_popular,
 )
 from training.ranker.dataset import labelled_impressions
@@ -105,13 +105,9 @@ def labelled_rows(
         recent = all_clicks[(all_clicks["ts"] >= day - pd.Timedelta(days=POPULARITY_DAYS)) & (all_clicks["ts"] < day)]
         popular = popular_items(recent, popular_candidates)  # 0: SASRec's candidates alone
         popular = popular[np.isin(popular, item_ids)]  # as serving: items without an embedding stay out
-        seen = [recent_items for _, recent_items in states.values()]
-        vectors_now = np.stack([v for v, _ in states.values()]) if states else vectors[:0]
         found = {
-            user: with_popular(retrieved, popular, user_seen)
-            for user, retrieved, user_seen in zip(
-                states, retrieve(index, item_ids, vectors_now, seen), seen, strict=True
-            )
+            user: with_popular(retrieved, popular, states[user][1])
+            for user, retrieved in retrieve_users(index, item_ids, states).items()
         }
         if not last:
             frames.append(day_candidates(found, clicks, day, rng).assign(source="candidate"))
