@@ -64,6 +64,25 @@ class StageTimer:
             self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
 
 
+@dataclass(frozen=True)
+class ScoredPool:
+    """A configuration's candidates for one request, before the business rules draw the slate."""
+
+    item_ids: np.ndarray
+    raw: np.ndarray  # the order score the slate follows
+    scores: np.ndarray  # calibrated P(click | impression)
+    categories: np.ndarray
+    seen: np.ndarray  # items dropped as consumed (history and the request's exclusions)
+    fallback: str | None  # why the user gets the popular list instead, if they do
+    filtered_seen: int
+    guarded_values: int
+
+    @classmethod
+    def empty(cls, seen: np.ndarray, fallback: str | None, filtered_seen: int = 0) -> ScoredPool:
+        none = np.zeros(0, dtype=np.int64)
+        return cls(none, none.astype(float), none.astype(float), none, seen, fallback, filtered_seen, 0)
+
+
 def _clock() -> pd.Timestamp:
     return pd.Timestamp.now(tz="UTC")
 
@@ -96,6 +115,49 @@ class Recommender:
         self, user_id: int, k: int, exclude: list[int] | None = None, rng: np.random.Generator | None = None
     ) -> Recommendation:
         timer = StageTimer()
+        pool = self._pool(user_id, exclude, timer)
+        if pool.fallback is not None or self.configuration == POPULARITY:
+            return self._popular(user_id, k, pool.seen, pool.fallback, timer)
+        with timer("rules"):
+            slate = draw_slate(
+                pool.raw,
+                pool.categories,
+                np.ones(len(pool.raw), bool),
+                k,
+                self.options.max_per_category,
+                self.options.temperature,
+                rng,
+                pool.scores,
+            )
+        return Recommendation(
+            user_id=user_id,
+            item_ids=[int(i) for i in pool.item_ids[slate.positions]],
+            scores=[float(s) for s in pool.scores[slate.positions]],
+            propensities=[float(p) for p in slate.propensities],
+            model_version=self.model_version,
+            embedding_version=self.bundle.embedding_version,
+            configuration=self.configuration,
+            candidates=len(pool.item_ids),
+            filtered_seen=pool.filtered_seen,
+            guarded_values=pool.guarded_values,
+            stage_seconds=timer.seconds,
+        )
+
+    def pool(self, user_id: int, exclude: list[int] | None = None) -> ScoredPool:
+        """The candidates this configuration would choose a slate from, with their order and
+        calibrated scores: what an exploring logger samples from and an off-policy estimate needs.
+        A popularity configuration (or a user it cannot personalise for) gets the popular list."""
+        timer = StageTimer()
+        pool = self._pool(user_id, exclude, timer)
+        if pool.fallback is None and self.configuration != POPULARITY:
+            return pool
+        items = self.bundle.popular_items[unseen_mask(self.bundle.popular_items, pool.seen)]
+        order = -np.arange(len(items), dtype=np.float64)
+        categories = np.asarray([self._category_of.get(int(i), -1) for i in items], dtype=np.int64)
+        scores = self.bundle.probabilities(POPULARITY, self.bundle.popularity_scores(items))
+        return ScoredPool(items, order, scores, categories, pool.seen, pool.fallback, pool.filtered_seen, 0)
+
+    def _pool(self, user_id: int, exclude: list[int] | None, timer: StageTimer) -> ScoredPool:
         options = self.options
         with timer("user_lookup"):
             user = self.online.user(user_id)
@@ -103,9 +165,9 @@ class Recommender:
         if not options.filter_seen:
             seen = np.asarray(exclude or [], dtype=np.int64)
         if self.configuration == POPULARITY:
-            return self._popular(user_id, k, seen, None, timer)
+            return ScoredPool.empty(seen, None)
         if user.vector is None:
-            return self._popular(user_id, k, seen, "no_user_embedding", timer)
+            return ScoredPool.empty(seen, "no_user_embedding")
         with timer("retrieval"):
             positions, retrieval_scores = self.bundle.retrieve_positions(user.vector[None, :], options.n_candidates)
             valid = positions[0] >= 0
@@ -115,8 +177,7 @@ class Recommender:
             filtered = int((~unseen).sum())
             positions, retrieval_scores, ranks = positions[unseen], retrieval_scores[unseen], ranks[unseen]
         if len(positions) == 0:
-            return self._popular(user_id, k, seen, "no_candidates", timer)
-        categories = self.bundle.item_categories[positions]
+            return ScoredPool.empty(seen, "no_candidates", filtered)
         guarded = 0
         if self.configuration == FIRST_STAGE:
             raw = retrieval_scores.astype(np.float64)
@@ -132,22 +193,15 @@ class Recommender:
             with timer("ranking"):
                 raw, scores, report = self.bundle.rank_matrix(features)
                 guarded = report.changed
-        with timer("rules"):
-            slate = draw_slate(
-                raw, categories, np.ones(len(raw), bool), k, options.max_per_category, options.temperature, rng, scores
-            )
-        return Recommendation(
-            user_id=user_id,
-            item_ids=[int(i) for i in self.bundle.item_ids[positions[slate.positions]]],
-            scores=[float(s) for s in scores[slate.positions]],
-            propensities=[float(p) for p in slate.propensities],
-            model_version=self.model_version,
-            embedding_version=self.bundle.embedding_version,
-            configuration=self.configuration,
-            candidates=len(positions),
-            filtered_seen=filtered,
-            guarded_values=guarded,
-            stage_seconds=timer.seconds,
+        return ScoredPool(
+            self.bundle.item_ids[positions],
+            raw,
+            scores,
+            self.bundle.item_categories[positions],
+            seen,
+            None,
+            filtered,
+            guarded,
         )
 
     def _popular(self, user_id: int, k: int, seen: np.ndarray, reason: str | None, timer: StageTimer) -> Recommendation:
