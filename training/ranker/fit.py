@@ -18,6 +18,7 @@ from training.ranker.bundle import RankerBundle
 from training.ranker.candidates import popularity_order
 from training.ranker.dataset import sessions_with_clicks
 from training.ranker.lgbm import RankerConfig, RankerResult, split_by_days, train_ranker
+from training.ranker.variants import ranker_features
 from training.split import TemporalSplit
 
 TRAINING_ROW_COLUMNS = ("session_id", "user_id", "item_id", "ts", "position", "label", "weight", "source")
@@ -98,9 +99,10 @@ def fit_calibrated_ranker(frame: pd.DataFrame, config: RankerConfig, popular: np
     if fit_rows.empty or calibration_rows.empty:
         raise ValueError("the ranker window needs at least two days: one to fit, one to calibrate")
     guard = FeatureGuard(ranker_bounds())
-    result = train_ranker(sessions_with_clicks(fit_rows), list(RANKER_FEATURES), config, guard)
-    guarded, _ = guard.apply(calibration_rows, list(RANKER_FEATURES))
-    raw = result.ranker.raw_scores(guarded[list(RANKER_FEATURES)].to_numpy(dtype=np.float64))
+    features = ranker_features(config.drop_features)
+    result = train_ranker(sessions_with_clicks(fit_rows), features, config, guard)
+    guarded, _ = guard.apply(calibration_rows, features)
+    raw = result.ranker.raw_scores(guarded[features].to_numpy(dtype=np.float64))
     labels = calibration_rows["label"].to_numpy()
     calibrator = Calibrator.fit(raw, labels)
     calibration = calibration_rows[["user_id", "item_id", "label", "user_clicks_30d"]].assign(

@@ -39,6 +39,8 @@ class RankerConfig:
     seed: int = 0
     hidden: int = 64  # neural ranker only
     epochs: int = 20  # neural ranker only
+    drop_features: str = ""  # comma-separated ranker features left out (training.ranker.variants)
+    min_dwell_share: float = 0.0  # >0: a click is a positive only with this share of the item's duration spent
 
 
 @dataclass

@@ -25,7 +25,8 @@ from training.ranker.fit import (
     retrieval_recall,
 )
 from training.ranker.lgbm import RankerConfig
-from training.ranker.training_set import RankerTrainingData
+from training.ranker.training_set import LABEL_DAYS, RankerTrainingData
+from training.ranker.variants import relabel_by_dwell
 from training.split import TemporalSplit
 from training.topk import popular_items
 
@@ -72,6 +73,11 @@ def train_and_register_ranker(
         # The popular list as the training rows saw it: the POPULARITY_DAYS before the cut-off.
         start = split.holdout_start_ts - pd.Timedelta(days=POPULARITY_DAYS)
         recent_clicks = read_events(con, start=start, end=split.holdout_start_ts, event_type="click")
+        if config.min_dwell_share > 0:
+            window_clicks = read_events(con, end=split.holdout_start_ts, event_type="click")
+    if config.min_dwell_share > 0:
+        durations = lake.read_catalog(settings)
+        frame = relabel_by_dwell(frame, window_clicks, durations, config.min_dwell_share, LABEL_DAYS)
     fitted = fit_calibrated_ranker(frame, config, popular_items(recent_clicks, POPULAR_CANDIDATES))
     result = fitted.result
     service = ranker_service_name(embedding_version)
