@@ -24,7 +24,13 @@ class GateOutcome:
     report: str = ""  # path of the HTML report
     comparison: tuple[dict, ...] = ()  # Comparison.frame() records: metric, challenger, champion, delta, CI
     configuration: str = ""  # the configuration that passed and serves ("" when none passed)
-    configurations: tuple[dict, ...] = ()  # one {configuration, passed, ndcg_at_10, reason} each
+    configurations: tuple[dict, ...] = ()  # one {configuration, passed, ndcg_at_10, predicted_timespent_*, reason}
+    offpolicy: tuple[dict, ...] = ()  # OffPolicyLift.as_dict() + configuration, one per configuration and reward
+
+    @property
+    def offpolicy_frame(self) -> pd.DataFrame:
+        """The predicted online lifts (empty without exploration logs)."""
+        return pd.DataFrame.from_records(list(self.offpolicy))
 
     @property
     def gate(self) -> str:

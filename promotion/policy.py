@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
 from evaluation.comparison import Comparison
 
+if TYPE_CHECKING:  # only its attributes are read: the gate runs without exploration logs too
+    from evaluation.offpolicy import OffPolicyLift
+
 DEFAULT_POLICY = Path(__file__).resolve().parent / "policy.yaml"
+GOAL_REWARD, PROXY_REWARD = "timespent", "click"  # OffPolicyLift.reward of the online goal and its proxy
+OFFPOLICY_RULE = "offpolicy_goal"
+NO_EXPLORATION_LOGS = "no off-policy estimate (no exploration logs to estimate it from)"
 
 
 @dataclass(frozen=True)
@@ -25,6 +33,25 @@ class PromotionPolicy:
     max_business_share_change: float = 0.10
     coverage_margin: float = 0.02
     ranker_must_beat_first_stage: bool = True
+    offpolicy_goal_margin: float | None = 0.01  # None: the proxy-only gate (no off-policy rule at all)
+    offpolicy_required: bool = False
+
+    def __post_init__(self) -> None:
+        margin = self.offpolicy_goal_margin
+        if margin is not None and not (math.isfinite(margin) and margin >= 0):
+            raise ValueError(f"offpolicy_goal_margin must be a finite relative margin >= 0, got {margin}")
+        if margin is None and self.offpolicy_required:
+            raise ValueError("offpolicy_required needs an offpolicy_goal_margin (the rule it requires)")
+
+    @property
+    def uses_offpolicy(self) -> bool:
+        return self.offpolicy_goal_margin is not None
+
+    @classmethod
+    def proxy_only(cls, path: Path = DEFAULT_POLICY) -> PromotionPolicy:
+        """The policy at ``path`` without the off-policy goal rule: the gate as it was before
+        off-policy estimates, the baseline a benchmark compares the full gate with."""
+        return replace(cls.load(path), offpolicy_goal_margin=None, offpolicy_required=False)
 
     @classmethod
     def load(cls, path: Path) -> PromotionPolicy:
@@ -50,6 +77,7 @@ class RuleOutcome:
 class Verdict:
     passed: bool
     rules: list[RuleOutcome] = field(default_factory=list)
+    offpolicy: dict[str, OffPolicyLift] = field(default_factory=dict)  # reward -> the predicted online lift
 
     @property
     def failures(self) -> list[RuleOutcome]:
@@ -62,12 +90,65 @@ class Verdict:
         return "refused by " + "; ".join(f"{rule.rule}: {rule.message}" for rule in self.failures)
 
     def as_dict(self) -> dict:
-        return {"passed": self.passed, "reason": self.reason, "rules": [asdict(rule) for rule in self.rules]}
+        return {
+            "passed": self.passed,
+            "reason": self.reason,
+            "rules": [asdict(rule) for rule in self.rules],
+            "offpolicy": {reward: lift.as_dict() for reward, lift in self.offpolicy.items()},
+        }
+
+    def rule(self, name: str) -> RuleOutcome | None:
+        return next((rule for rule in self.rules if rule.rule == name), None)
 
 
-def decide(comparison: Comparison, policy: PromotionPolicy, two_stage: bool = True) -> Verdict:
-    """Apply every rule of ``policy``; the champion-relative rules only when there is a champion,
-    and ``beats_first_stage`` only to a two-stage configuration (the others have no ranker)."""
+def offpolicy_goal(
+    lifts: Mapping[str, OffPolicyLift] | None, policy: PromotionPolicy, absent: str = NO_EXPLORATION_LOGS
+) -> RuleOutcome:
+    """The online goal rule: the lower 95% bound of the predicted relative timespent-per-slate lift
+    must reach ``-offpolicy_goal_margin``. Without an estimate, or without a verdict (the logs do
+    not support the challenger's slates), it cannot judge, and refuses only if the policy requires it."""
+    if policy.offpolicy_goal_margin is None:
+        raise ValueError("the proxy-only policy has no off-policy goal rule")
+    limit = -policy.offpolicy_goal_margin
+    required = " (required by the policy)" if policy.offpolicy_required else ""
+    lenient = not policy.offpolicy_required
+    goal = (lifts or {}).get(GOAL_REWARD)
+    if goal is None:
+        return RuleOutcome(OFFPOLICY_RULE, lenient, None, limit, f"not applied: {absent}{required}")
+    low = goal.relative_ci_low
+    if goal.verdict is None or not math.isfinite(low):
+        refusal = goal.refusal or "the estimate has no confidence interval"
+        return RuleOutcome(OFFPOLICY_RULE, lenient, None, limit, f"no OPE verdict: {refusal}{required}")
+    text = (
+        f"predicted timespent/slate {goal.relative_lift:+.2%} [95% CI {low:+.2%}, {goal.relative_ci_high:+.2%}] "
+        f"({goal.verdict}, {goal.estimator}, support {goal.support_treatment:.0%}, ESS {goal.ess_treatment:.0f}); "
+        f"lower bound must be >= {limit:+.2%}"
+    )
+    proxy = (lifts or {}).get(PROXY_REWARD)
+    if proxy is not None and proxy.verdict is not None:
+        text += (
+            f"; proxy clicks/slate {proxy.relative_lift:+.2%} "
+            f"[{proxy.relative_ci_low:+.2%}, {proxy.relative_ci_high:+.2%}] ({proxy.verdict})"
+        )
+    return RuleOutcome(OFFPOLICY_RULE, low >= limit, low, limit, text)
+
+
+def decide(
+    comparison: Comparison,
+    policy: PromotionPolicy,
+    two_stage: bool = True,
+    offpolicy: Mapping[str, OffPolicyLift] | None = None,
+    absent: str = NO_EXPLORATION_LOGS,
+) -> Verdict:
+    """Apply every rule of ``policy``; the champion-relative rules (the off-policy goal among them:
+    its lift is against the champion) only when there is a champion, and ``beats_first_stage``
+    only to a two-stage configuration (the others have no ranker). ``offpolicy`` maps a reward
+    ("timespent", "click") to this configuration's predicted online lift; ``absent`` says why
+    there is none. The lifts are kept on the verdict for the report even under a proxy-only policy."""
+    lifts = dict(offpolicy or {})
+    mislabelled = {key: lift.reward for key, lift in lifts.items() if lift.reward != key}
+    if mislabelled:
+        raise ValueError(f"off-policy lifts filed under the wrong reward (key: reward): {mislabelled}")
     rules: list[RuleOutcome] = []
     diagnostics = comparison.diagnostics
     non_finite, spread = diagnostics["non_finite_scores"], diagnostics["score_std"]
@@ -106,7 +187,7 @@ def decide(comparison: Comparison, policy: PromotionPolicy, two_stage: bool = Tr
                 f"ECE {ece.challenger:.4f} (first model: at most {policy.max_ece})",
             )
         )
-        return Verdict(all(rule.passed for rule in rules), rules)
+        return Verdict(all(rule.passed for rule in rules), rules, lifts)
 
     delta = primary.delta
     if policy.require_improvement:
@@ -160,4 +241,6 @@ def decide(comparison: Comparison, policy: PromotionPolicy, two_stage: bool = Tr
             f"catalogue coverage {cover.challenger:.2%} vs champion {cover.champion:.2%}",
         )
     )
-    return Verdict(all(rule.passed for rule in rules), rules)
+    if policy.uses_offpolicy:
+        rules.append(offpolicy_goal(lifts, policy, absent))
+    return Verdict(all(rule.passed for rule in rules), rules, lifts)
