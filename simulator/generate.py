@@ -2,7 +2,10 @@
 
 A session shows a slate drawn by a Plackett-Luce logging policy (Gumbel top-k), so the
 propensity of each shown item at its position is known exactly. Clicks follow a
-position-biased model of the true utility; timespent grows with utility.
+position-biased model of the click appeal (true utility plus clickbait's pull); timespent
+grows with satisfaction, so clickbait wins clicks but little time. Users carry engagement
+from day to day (``simulator.state``), so a day is generated from the state it starts in.
+The arrival, response and state-update pieces here are shared with ``simulator.environment``.
 """
 
 from __future__ import annotations
@@ -13,9 +16,35 @@ import numpy as np
 import pandas as pd
 
 from core.schema import RAW_LOG_COLUMNS, empty_raw_logs
-from simulator.world import World
+from simulator.state import UserState, advance, session_value
+from simulator.world import (
+    World,
+    click_probability,
+    draw_timespent_s,
+    expected_sessions,
+    logging_policy_slates,
+    logging_reference,
+    plackett_luce_propensities,
+    softmax_rows,
+)
+
+__all__ = [
+    "HOURLY_WEIGHTS",
+    "SECONDS_PER_DAY",
+    "day_date",
+    "draw_arrivals",
+    "draw_response",
+    "generate_day",
+    "generate_day_with_state",
+    "next_state",
+    "plackett_luce_propensities",
+    "raw_log_frame",
+    "session_signal",
+    "softmax_rows",
+]
 
 SECONDS_PER_DAY = 86_400
+CLICK_DELAY_S = (2.0, 30.0)
 # Relative session rate per hour of day (UTC): quiet nights, evening peak.
 HOURLY_WEIGHTS = np.array(
     [
@@ -47,95 +76,160 @@ HOURLY_WEIGHTS = np.array(
 )
 
 
-def plackett_luce_propensities(probabilities: np.ndarray, slates: np.ndarray) -> np.ndarray:
-    """P(item at position j | items shown above it) under Plackett-Luce sampling.
-
-    ``probabilities`` is (sessions, items), each row summing to 1; ``slates`` is
-    (sessions, k) item indices in display order. Returns (sessions, k).
-    """
-    chosen = np.take_along_axis(probabilities, slates, axis=1)
-    taken_before = np.cumsum(chosen, axis=1) - chosen
-    remaining = np.clip(1.0 - taken_before, 1e-12, None)
-    return np.clip(chosen / remaining, 1e-12, 1.0)
-
-
-def softmax_rows(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    weights = np.exp(shifted)
-    return weights / weights.sum(axis=1, keepdims=True)
-
-
 def day_date(world: World, day_index: int) -> date:
     return world.config.start + timedelta(days=day_index)
 
 
-def generate_day(world: World, day_index: int) -> pd.DataFrame:
-    """Raw logs of one day as a frame with ``RAW_LOG_COLUMNS``, sorted by time."""
-    config = world.config
-    rng = np.random.default_rng([config.seed, day_index])
-    day = day_date(world, day_index)
+def draw_arrivals(
+    world: World, day_index: int, engagement: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Who starts a session on a day and when: (0-based users (S,), start second of day (S,)).
 
-    expected = config.n_users * config.sessions_per_user_day * config.weekday_factors[day.weekday()]
-    n_sessions = int(rng.poisson(expected))
-    if n_sessions == 0:
-        return empty_raw_logs()
-    users = rng.choice(config.n_users, size=n_sessions, p=world.user_activity / world.user_activity.sum())
+    A Poisson total split by activity x engagement is the same as one Poisson count per user
+    with rate sessions_per_user_day x weekday x activity x engagement.
+    """
+    config = world.config
+    rates = expected_sessions(world, day_index, engagement)
+    total = float(rates.sum())
+    n_sessions = int(rng.poisson(total))
+    users = rng.choice(config.n_users, size=n_sessions, p=rates / total) if n_sessions else np.zeros(0, np.int64)
     hours = rng.choice(24, size=n_sessions, p=HOURLY_WEIGHTS / HOURLY_WEIGHTS.sum())
     start_s = hours * 3600 + rng.uniform(0, 3600 - 120, size=n_sessions)
+    return users, start_s
 
-    utility = world.true_utility(day_index, users)
-    logits = (utility + config.policy_noise * rng.normal(size=utility.shape)) / config.policy_temperature
-    probabilities = softmax_rows(logits)
-    gumbel = logits - np.log(-np.log(rng.uniform(1e-12, 1.0, size=logits.shape)))
-    k = config.slate_size
-    top = np.argpartition(-gumbel, k - 1, axis=1)[:, :k]
-    order = np.argsort(-np.take_along_axis(gumbel, top, axis=1), axis=1)
-    slates = np.take_along_axis(top, order, axis=1)
-    propensity = plackett_luce_propensities(probabilities, slates)
 
-    shown_utility = np.take_along_axis(utility, slates, axis=1)
-    positions = np.arange(1, k + 1)
-    position_bias = np.exp(-config.position_bias_decay * (positions - 1))
-    click_probability = position_bias / (1.0 + np.exp(-(shown_utility - config.click_offset)))
-    clicked = rng.uniform(size=click_probability.shape) < click_probability
-    # People consume a share of the item that grows with utility, never more than all of it.
-    duration = world.item_duration_s[slates]
-    share = rng.beta(2.0, 2.0, size=shown_utility.shape) * (0.5 + 0.5 / (1.0 + np.exp(-shown_utility)))
-    timespent = np.maximum(np.minimum(share * duration * 1.3, duration), 0.1)
+def draw_response(
+    world: World, rng: np.random.Generator, items: np.ndarray, appeal: np.ndarray, satisfaction: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Position-biased clicks on (S, k) shown items and the timespent each click would have."""
+    clicked = rng.uniform(size=appeal.shape) < click_probability(world.config, appeal)
+    return clicked, draw_timespent_s(rng, world.item_duration_s[items], satisfaction)
 
-    session_index = np.repeat(np.arange(n_sessions), k)
-    impression_ts = np.repeat(start_s, k) + np.tile(positions - 1, n_sessions) * 1.0
-    click_mask = clicked.ravel()
-    click_delay = rng.uniform(2.0, 30.0, size=int(click_mask.sum()))
 
+def session_signal(
+    world: World,
+    day_index: int,
+    users: np.ndarray,
+    clicked: np.ndarray,
+    satisfaction: np.ndarray,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Realized value of each session (S,) relative to what the logging policy would give its user."""
+    value = session_value(clicked, satisfaction, world.config.engagement_miss_penalty)
+    return value - logging_reference(world, day_index, users, rng)
+
+
+def next_state(world: World, state: UserState, users: np.ndarray, signal: np.ndarray) -> UserState:
+    """The state after a day in which ``users`` (S,) had sessions with these signals (S,)."""
+    config = world.config
+    sessions = np.bincount(users, minlength=config.n_users)
+    total = np.bincount(users, weights=signal, minlength=config.n_users)
+    return advance(
+        state,
+        (sessions > 0).astype(np.float64),
+        total / np.maximum(sessions, 1),
+        memory=config.engagement_memory,
+        sensitivity=config.engagement_sensitivity,
+        low=config.engagement_min,
+        high=config.engagement_max,
+    )
+
+
+def raw_log_frame(
+    day: date,
+    users: np.ndarray,
+    slates: np.ndarray,
+    propensity: np.ndarray,
+    clicked: np.ndarray,
+    timespent: np.ndarray,
+    start_s: np.ndarray,
+    click_delay_s: np.ndarray,
+    session_ids: np.ndarray,
+    event_prefixes: np.ndarray,
+) -> pd.DataFrame:
+    """One day's raw logs (``RAW_LOG_COLUMNS``, sorted by time) from per-session arrays.
+
+    ``slates`` (S, k) hold 0-based items with -1 after the last shown one; ``click_delay_s`` has
+    one delay per click in row-major order of ``clicked``; ``session_ids`` and
+    ``event_prefixes`` are (S,) strings.
+    """
+    n_sessions, k = slates.shape
+    shown = (slates >= 0).ravel()
+    clicks = clicked.ravel()[shown]
+    positions = np.tile(np.arange(1, k + 1), n_sessions)[shown]
+    session_index = np.repeat(np.arange(n_sessions), k)[shown]
+    impression_ts = start_s[session_index] + (positions - 1) * 1.0
+    items = slates.ravel()[shown]
     frame = pd.DataFrame(
         {
-            "offset_s": np.concatenate([impression_ts, impression_ts[click_mask] + click_delay]),
-            "session": np.concatenate([session_index, session_index[click_mask]]),
-            "user_id": np.concatenate([users[session_index], users[session_index][click_mask]]) + 1,
-            "item_id": np.concatenate([slates.ravel(), slates.ravel()[click_mask]]) + 1,
-            "event_type": np.concatenate(
-                [np.full(session_index.size, "impression"), np.full(int(click_mask.sum()), "click")]
-            ),
-            "position": np.concatenate([np.tile(positions, n_sessions), np.tile(positions, n_sessions)[click_mask]]),
-            "propensity": np.concatenate([propensity.ravel(), propensity.ravel()[click_mask]]),
-            "timespent_s": np.concatenate([np.zeros(session_index.size), np.round(timespent.ravel()[click_mask], 1)]),
+            "offset_s": np.concatenate([impression_ts, impression_ts[clicks] + click_delay_s]),
+            "session": np.concatenate([session_index, session_index[clicks]]),
+            "item_id": np.concatenate([items, items[clicks]]) + 1,
+            "event_type": np.concatenate([np.full(items.size, "impression"), np.full(int(clicks.sum()), "click")]),
+            "position": np.concatenate([positions, positions[clicks]]),
+            "propensity": np.concatenate([propensity.ravel()[shown], propensity.ravel()[shown][clicks]]),
+            "timespent_s": np.concatenate([np.zeros(items.size), np.round(timespent.ravel()[shown][clicks], 1)]),
         }
     )
     frame = frame.sort_values(["offset_s", "event_type"], kind="stable").reset_index(drop=True)
     midnight = datetime(day.year, day.month, day.day, tzinfo=UTC)
     offset = np.minimum(frame["offset_s"].to_numpy(), SECONDS_PER_DAY - 1e-3)
+    session = frame["session"].to_numpy()
     stamp = day.strftime("%Y%m%d")
     return pd.DataFrame(
         {
-            "event_id": [f"{stamp}-{i:07d}" for i in range(len(frame))],
+            "event_id": [f"{prefix}{stamp}-{i:07d}" for i, prefix in enumerate(event_prefixes[session])],
             "ts": pd.Timestamp(midnight) + pd.to_timedelta(np.round(offset * 1e6).astype("int64"), unit="us"),
-            "user_id": frame["user_id"].astype("int64"),
+            "user_id": (users[session] + 1).astype("int64"),
             "item_id": frame["item_id"].astype("int64"),
             "event_type": frame["event_type"].astype(str),
             "position": frame["position"].astype("int64"),
             "propensity": frame["propensity"].astype("float64"),
             "timespent_s": frame["timespent_s"].astype("float64"),
-            "session_id": [f"{stamp}-s{j:06d}" for j in frame["session"].to_numpy()],
+            "session_id": session_ids[session],
         }
     )[RAW_LOG_COLUMNS]
+
+
+def generate_day_with_state(
+    world: World, day_index: int, state: UserState | None = None
+) -> tuple[pd.DataFrame, UserState]:
+    """Raw logs of one day under the logging policy, and the users' state for the next day.
+
+    ``state`` None means everyone at rest (engagement 1). Same (seed, day, state), same logs.
+    """
+    config = world.config
+    state = UserState.initial(config.n_users) if state is None else state
+    rng = np.random.default_rng([config.seed, day_index])
+    day = day_date(world, day_index)
+    users, start_s = draw_arrivals(world, day_index, state.engagement, rng)
+    if users.size == 0:
+        return empty_raw_logs(), next_state(world, state, users, np.zeros(0))
+
+    utility = world.true_utility(day_index, users)
+    slates, propensity = logging_policy_slates(config, utility, rng)
+    appeal, satisfaction = world.appeal_and_satisfaction(np.take_along_axis(utility, slates, axis=1), slates)
+    clicked, timespent = draw_response(world, rng, slates, appeal, satisfaction)
+    click_delay = rng.uniform(*CLICK_DELAY_S, size=int(clicked.sum()))
+
+    stamp = day.strftime("%Y%m%d")
+    session_ids = np.array([f"{stamp}-s{j:06d}" for j in range(users.size)], dtype=object)
+    frame = raw_log_frame(
+        day,
+        users,
+        slates,
+        propensity,
+        clicked,
+        timespent,
+        start_s,
+        click_delay,
+        session_ids,
+        np.full(users.size, "", dtype=object),
+    )
+    signal = session_signal(world, day_index, users, clicked, satisfaction, rng)
+    return frame, next_state(world, state, users, signal)
+
+
+def generate_day(world: World, day_index: int, state: UserState | None = None) -> pd.DataFrame:
+    """Raw logs of one day as a frame with ``RAW_LOG_COLUMNS``, sorted by time."""
+    return generate_day_with_state(world, day_index, state)[0]

@@ -11,6 +11,7 @@ from core.landing import read_partition, write_partition
 from core.settings import RelaySettings
 from simulator.generate import generate_day
 from simulator.incidents import INCIDENTS, apply_incident
+from simulator.simulate import state_for_day
 from simulator.world import World
 
 
@@ -37,4 +38,6 @@ def reland_day(settings: RelaySettings, day: str) -> str:
     index = (date.fromisoformat(day) - world.config.start).days
     if index < 0:
         raise ValueError(f"{day} is before the simulated world starts ({world.config.start_date})")
-    return str(write_partition(settings.landing_dir, day, generate_day(world, index)))
+    return str(
+        write_partition(settings.landing_dir, day, generate_day(world, index, state_for_day(settings.world_dir, index)))
+    )

@@ -1,14 +1,16 @@
-"""The synthetic world: determinism, schema, exact propensities, seasonality."""
+"""The synthetic world: determinism, schema, exact propensities, seasonality, carried state."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from core.dataset import DatasetSpan, read_dataset_span
+from core.landing import read_partition
 from core.schema import RAW_LOG_COLUMNS
-from simulator.generate import generate_day, plackett_luce_propensities
-from simulator.simulate import simulate, simulate_into
-from simulator.world import World, WorldConfig, build_world
+from simulator.generate import generate_day, generate_day_with_state, plackett_luce_propensities
+from simulator.simulate import load_state, simulate, simulate_into, state_for_day
+from simulator.state import STATE_FILE, UserState
+from simulator.world import WORLD_FILE, World, WorldConfig, build_world
 
 
 def test_plackett_luce_propensities_by_hand():
@@ -78,3 +80,58 @@ def test_simulate_into_records_the_world_span_and_a_longer_run_moves_its_end(set
 def test_bad_world_config_is_refused():
     with pytest.raises(ValueError, match="slate_size"):
         WorldConfig(n_items=5, slate_size=10)
+
+
+def test_simulate_saves_the_final_state_and_each_day_reproduces_from_its_history(tmp_path):
+    config = WorldConfig(n_users=40, n_items=30, n_days=4, seed=3, sessions_per_user_day=2.0)
+    simulate(config, tmp_path / "landing", tmp_path / "world", progress=False)
+    world, state = build_world(config), None
+    for day_index in range(config.n_days):
+        _, state = generate_day_with_state(world, day_index, state)
+    np.testing.assert_array_equal(load_state(tmp_path / "world").engagement, state.engagement)
+    assert not np.array_equal(state.engagement, np.ones(config.n_users))  # the days moved it
+    # The state at the start of day 2 regenerates the landed day exactly (a clean re-delivery).
+    again = generate_day(world, 2, UserState.load(tmp_path / "world", day_index=2))
+    pd.testing.assert_frame_equal(read_partition(tmp_path / "landing", "2026-01-07"), again, check_dtype=False)
+    np.testing.assert_array_equal(state_for_day(tmp_path / "world", config.n_days).engagement, state.engagement)
+    with pytest.raises(KeyError):
+        UserState.load(tmp_path / "world", day_index=config.n_days + 1)
+    assert state_for_day(tmp_path / "world", config.n_days + 1) is None
+    (tmp_path / "world" / STATE_FILE).unlink()
+    with pytest.raises(FileNotFoundError, match="relay simulate"):
+        load_state(tmp_path / "world")
+    assert state_for_day(tmp_path / "world", 2) is None
+
+
+def test_world_saved_before_clickbait_loads_without_any(tmp_path):
+    world = build_world(WorldConfig(n_users=30, n_items=25, n_days=3, seed=8))
+    assert world.item_clickbait.sum() == round(0.08 * 25)
+    world.save(tmp_path)
+    arrays = dict(np.load(tmp_path / WORLD_FILE))
+    del arrays["item_clickbait"]
+    np.savez_compressed(tmp_path / WORLD_FILE, **arrays)
+    old = World.load(tmp_path)
+    np.testing.assert_array_equal(old.item_clickbait, np.zeros(25))
+    np.testing.assert_array_equal(old.click_appeal(1), old.true_utility(1))
+    assert len(generate_day(old, 1)) > 0
+
+
+def test_engagement_scales_sessions_and_none_means_rest():
+    world = build_world(WorldConfig(n_users=400, n_items=30, n_days=3, seed=6))
+    rest = UserState.initial(400)
+    pd.testing.assert_frame_equal(generate_day(world, 1), generate_day(world, 1, rest))
+    keen = generate_day(world, 1, UserState(np.full(400, 2.0)))
+    assert keen["session_id"].nunique() == pytest.approx(2 * generate_day(world, 1)["session_id"].nunique(), rel=0.15)
+
+
+def test_the_logging_policy_keeps_engagement_and_volumes_stationary():
+    config = WorldConfig(n_users=300, n_items=80, n_days=30, seed=12, sessions_per_user_day=1.0, clickbait_share=0.2)
+    world = build_world(config)
+    activity = world.user_activity.astype(float)
+    state, weighted, sessions = None, [], []
+    for day_index in range(config.n_days):
+        frame, state = generate_day_with_state(world, day_index, state)
+        weighted.append((activity * state.engagement).sum() / activity.sum())
+        sessions.append(frame["session_id"].nunique() / config.weekday_factors[day_index % 7])
+    assert np.mean(weighted[10:]) == pytest.approx(1.0, abs=0.03)
+    assert np.mean(sessions[-10:]) == pytest.approx(np.mean(sessions[:10]), rel=0.05)
