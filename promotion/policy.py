@@ -35,6 +35,7 @@ class PromotionPolicy:
     ranker_must_beat_first_stage: bool = True
     offpolicy_goal_margin: float | None = 0.01  # None: the proxy-only gate (no off-policy rule at all)
     offpolicy_required: bool = False
+    goal_first: bool = False  # with a goal verdict, the proxy rules in PROXY_RULES advise instead of block
 
     def __post_init__(self) -> None:
         margin = self.offpolicy_goal_margin
@@ -51,7 +52,7 @@ class PromotionPolicy:
     def proxy_only(cls, path: Path = DEFAULT_POLICY) -> PromotionPolicy:
         """The policy at ``path`` without the off-policy goal rule: the gate as it was before
         off-policy estimates, the baseline a benchmark compares the full gate with."""
-        return replace(cls.load(path), offpolicy_goal_margin=None, offpolicy_required=False)
+        return replace(cls.load(path), offpolicy_goal_margin=None, offpolicy_required=False, goal_first=False)
 
     @classmethod
     def load(cls, path: Path) -> PromotionPolicy:
@@ -71,6 +72,19 @@ class RuleOutcome:
     observed: float | None
     limit: float | None
     message: str
+    advisory: bool = False  # reported, but does not block (``goal_first`` with a goal verdict)
+
+    @property
+    def blocks(self) -> bool:
+        return not self.passed and not self.advisory
+
+
+# What a predicted online goal outranks under ``goal_first``: the offline click proxy (accuracy on
+# clicks, the ranker's margin over SASRec, coverage) and the score distribution's shape (PSI and
+# the shares crossing business thresholds). Calibration (ECE) and finite, varied scores still
+# block: downstream rules read calibrated P(click), so a miscalibrated model breaks them whatever
+# the goal says, while a calibrated one that is more or less confident changes shares honestly.
+PROXY_RULES = ("primary_metric", "beats_first_stage", "coverage", "score_psi", "business_share_ge_")
 
 
 @dataclass
@@ -81,12 +95,13 @@ class Verdict:
 
     @property
     def failures(self) -> list[RuleOutcome]:
-        return [rule for rule in self.rules if not rule.passed]
+        return [rule for rule in self.rules if rule.blocks]
 
     @property
     def reason(self) -> str:
         if self.passed:
-            return "every guardrail passed: " + "; ".join(rule.message for rule in self.rules)
+            lead = "every guardrail passed" if all(r.passed for r in self.rules) else "passed, with advisories"
+            return f"{lead}: " + "; ".join(rule.message for rule in self.rules)
         return "refused by " + "; ".join(f"{rule.rule}: {rule.message}" for rule in self.failures)
 
     def as_dict(self) -> dict:
@@ -242,5 +257,14 @@ def decide(
         )
     )
     if policy.uses_offpolicy:
-        rules.append(offpolicy_goal(lifts, policy, absent))
-    return Verdict(all(rule.passed for rule in rules), rules, lifts)
+        goal = offpolicy_goal(lifts, policy, absent)
+        rules.append(goal)
+        if policy.goal_first and goal.observed is not None:  # an estimate with a verdict
+            rules = [_advise(rule) if rule.rule.startswith(PROXY_RULES) else rule for rule in rules]
+    return Verdict(not any(rule.blocks for rule in rules), rules, lifts)
+
+
+def _advise(rule: RuleOutcome) -> RuleOutcome:
+    if rule.passed:
+        return rule
+    return replace(rule, advisory=True, message=f"advisory (the predicted goal outranks it): {rule.message}")

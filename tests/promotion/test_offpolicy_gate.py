@@ -3,6 +3,7 @@ proxy-only policy judging exactly as the gate did before; the tags and metrics j
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 import pytest
@@ -85,9 +86,10 @@ def goal_rule(verdict):
     return verdict.rule(OFFPOLICY_RULE)
 
 
-def test_the_default_policy_adds_a_lenient_one_percent_goal_margin_and_keeps_every_proxy_rule():
-    assert (POLICY.offpolicy_goal_margin, POLICY.offpolicy_required) == (0.01, False)
-    assert replace(POLICY, offpolicy_goal_margin=None) == PROXY_ONLY
+def test_the_default_policy_adds_a_goal_first_rule_and_keeps_every_proxy_rule():
+    assert POLICY.offpolicy_goal_margin is not None and POLICY.offpolicy_goal_margin >= 0
+    assert (POLICY.offpolicy_required, POLICY.goal_first) == (False, True)
+    assert replace(POLICY, offpolicy_goal_margin=None, goal_first=False) == PROXY_ONLY
     assert PromotionPolicy(offpolicy_goal_margin=None) == PROXY_ONLY  # the file keeps today's proxy defaults
 
 
@@ -158,8 +160,11 @@ def test_a_first_model_has_no_champion_relative_goal_rule():
 
 def test_the_policy_file_can_disable_or_require_the_rule_and_rejects_nonsense(tmp_path):
     path = tmp_path / "policy.yaml"
-    path.write_text(DEFAULT_POLICY.read_text().replace("offpolicy_goal_margin: 0.01", "offpolicy_goal_margin: null"))
-    assert PromotionPolicy.load(path) == PROXY_ONLY
+    path.write_text(
+        re.sub(r"offpolicy_goal_margin: [0-9.]+", "offpolicy_goal_margin: null", DEFAULT_POLICY.read_text())
+    )
+    assert not PromotionPolicy.load(path).uses_offpolicy
+    assert replace(PromotionPolicy.load(path), goal_first=False) == PROXY_ONLY
     path.write_text("offpolicy_goal_margin: 0.005\noffpolicy_required: true\n")
     assert PromotionPolicy.load(path).offpolicy_required
     with pytest.raises(ValueError, match="needs an offpolicy_goal_margin"):
@@ -183,3 +188,34 @@ def test_judge_records_the_goal_rule_as_a_tag_and_the_lifts_as_metrics():
     absent = configuration_lifts({"two_stage": lifts}, "popularity")[1]
     assert absent == "no off-policy estimate for popularity (estimated: two_stage)"
     assert configuration_lifts({"two_stage": lifts}, "two_stage")[0] is lifts
+
+
+def test_goal_first_lets_a_predicted_goal_outrank_the_click_proxy():
+    worse_on_clicks = comparison(ndcg_delta=-0.03)  # fails primary_metric (margin 0.005)
+    policy = replace(POLICY, offpolicy_goal_margin=0.01, goal_first=True)
+    good = {"timespent": lift("timespent", 0.05, 0.01, 0.09, "win")}
+    verdict = decide(worse_on_clicks, policy, offpolicy=good)
+    primary = verdict.rule("primary_metric")
+    assert verdict.passed and not primary.passed and primary.advisory
+    assert primary.message.startswith("advisory")
+    assert verdict.reason.startswith("passed, with advisories")
+    # The same challenger without goal-first, or without an estimate, is refused by the proxy.
+    assert not decide(worse_on_clicks, replace(policy, goal_first=False), offpolicy=good).passed
+    assert not decide(worse_on_clicks, policy).passed
+    assert not decide(worse_on_clicks, PROXY_ONLY, offpolicy=good).passed
+    # A predicted goal loss refuses, and calibration still blocks whatever the goal says.
+    bad = {"timespent": lift("timespent", -0.05, -0.09, -0.01, "loss")}
+    assert not decide(worse_on_clicks, policy, offpolicy=bad).passed
+    miscalibrated = Comparison(
+        [*worse_on_clicks.rows[:1], Difference("ece", 0.2, 0.02, 0.18, 0.17, 0.19), *worse_on_clicks.rows[2:]],
+        worse_on_clicks.diagnostics,
+    )
+    refused = decide(miscalibrated, policy, offpolicy=good)
+    assert not refused.passed and [rule.rule for rule in refused.failures] == ["delta_ece"]
+
+
+def test_goal_first_needs_a_verdict_not_just_numbers():
+    worse_on_clicks = comparison(ndcg_delta=-0.03)
+    unsupported = {"timespent": lift("timespent", 0.05, 0.01, 0.09, None, "no OPE verdict: support 0.50 < 0.95")}
+    verdict = decide(worse_on_clicks, replace(POLICY, goal_first=True), offpolicy=unsupported)
+    assert not verdict.passed and verdict.rule("primary_metric").blocks
