@@ -3,8 +3,9 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+CHROMIUM := /usr/bin/chromium
 
-.PHONY: demo test test-fast ui serve lint format clean
+.PHONY: demo test test-fast test-browser browser ui serve lint format clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), sys.version' 2>/dev/null \
@@ -19,12 +20,24 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/relay demo
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/ruff check .
 	$(BIN)/pytest -n 2 --dist loadscope --durations=15
 
 test-fast: $(STAMP)
 	$(BIN)/pytest -n 2 --dist loadscope -m "not slow"
+
+test-browser: $(STAMP) browser
+	$(BIN)/pytest -m browser
+
+# tests/browser drives Debian's Chromium through Playwright (no browser download). As root (CI is)
+# it is installed when missing; otherwise install it yourself: those tests skip without it, except
+# under CI=true, where they fail.
+browser:
+	@test -x $(CHROMIUM) || if [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+			|| echo "could not install chromium: tests/browser will fail under CI=true"; \
+	else echo "tests/browser needs Debian's Chromium: sudo apt-get install -y chromium"; fi
 
 ui: $(STAMP)
 	$(BIN)/relay ui

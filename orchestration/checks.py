@@ -7,6 +7,7 @@ import warnings
 import dagster as dg
 
 from feature_repo.tables import FEATURE_TABLES
+from orchestration.assets.online_record import build_online_record_check
 from orchestration.partitions import daily_partitions, partition_days
 from orchestration.resources import LakeResource
 from quality.contract_checks import check_accounting, check_feature_partitions
@@ -104,6 +105,7 @@ def build_checks(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetChecks
             _contract_check(partitions_def),
             *(_rule_check(rule, partitions_def) for rule in RULES),
             *(_feature_check(table, partitions_def) for table in FEATURE_TABLES),
+            build_online_record_check(partitions_def),
         ]
 
 

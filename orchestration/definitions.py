@@ -3,13 +3,15 @@
 import dagster as dg
 
 from core.settings import RelaySettings, get_settings
-from orchestration.assets import embeddings, evaluation, features, ingest, ranker, registry
+from orchestration.assets import embeddings, evaluation, features, ingest, online_record, ranker, registry
 from orchestration.checks import build_checks
+from orchestration.experiment_jobs import abtest_job, challenger_job, ranker_variant_job
 from orchestration.jobs import (
     continuous_training_job,
     continuous_training_schedule,
     daily_data_job,
     daily_data_schedule,
+    online_record_job,
     training_cycle_job,
     training_cycle_schedule,
 )
@@ -18,7 +20,7 @@ from orchestration.resources import build_resources
 from orchestration.sensors import build_landing_sensor
 
 # Declared over the stand-in partitions; build_definitions binds them to the settings' own.
-all_assets = dg.load_assets_from_modules([ingest, features, embeddings, ranker, evaluation, registry])
+all_assets = dg.load_assets_from_modules([ingest, features, embeddings, ranker, evaluation, registry, online_record])
 
 
 def build_definitions(settings: RelaySettings) -> dg.Definitions:
@@ -31,7 +33,15 @@ def build_definitions(settings: RelaySettings) -> dg.Definitions:
     return dg.Definitions(
         assets=bind_partitions([ingest.raw_logs, *all_assets], partitions_def),
         asset_checks=build_checks(partitions_def),
-        jobs=[daily_data_job, training_cycle_job, continuous_training_job],
+        jobs=[
+            daily_data_job,
+            training_cycle_job,
+            continuous_training_job,
+            challenger_job,
+            ranker_variant_job,
+            abtest_job,
+            online_record_job,
+        ],
         schedules=[daily_data_schedule, training_cycle_schedule, continuous_training_schedule],
         sensors=[build_landing_sensor(settings, partitions_def)],
         resources=build_resources(settings),

@@ -9,6 +9,7 @@ import dagster as dg
 DAILY_DATA_JOB = "daily_data"
 TRAINING_CYCLE_JOB = "training_cycle"
 CONTINUOUS_TRAINING_JOB = "continuous_training"
+ONLINE_RECORD_JOB = "daily_online_record"
 DAILY_DATA_GROUPS = ("ingest", "features")
 
 daily_data_job = dg.define_asset_job(
@@ -28,6 +29,13 @@ continuous_training_job = dg.define_asset_job(
     CONTINUOUS_TRAINING_JOB,
     selection=dg.AssetSelection.assets("sasrec_daily"),
     description="Fine-tune the newest SASRec on a day's events (warm start) and register it.",
+)
+
+online_record_job = dg.define_asset_job(
+    ONLINE_RECORD_JOB,
+    selection=dg.AssetSelection.assets("online_record"),
+    description="Record each served model version's realised proxy and goal for a day (re-run a day "
+    "once the next one has landed to fill in its return rate).",
 )
 
 continuous_training_schedule = dg.build_schedule_from_partitioned_job(

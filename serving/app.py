@@ -133,7 +133,14 @@ def create_app(
             metrics.filtered.labels(rule="already_seen").inc(result.filtered_seen)
         impressions = request.app.state.impressions
         if impressions is not None and result.item_ids:
-            impressions.record(request_id, user_id, result.item_ids, result.propensities, recommender.clock())
+            impressions.record(
+                request_id,
+                user_id,
+                result.item_ids,
+                result.propensities,
+                recommender.clock(),
+                model_version=result.model_version,
+            )
             metrics.impressions.inc(len(result.item_ids))
         log.info(
             "recommendation",

@@ -1,7 +1,8 @@
 """Close the loop: every served slate becomes impressions in the landing area.
 
 Rows use Relay's raw-log schema with the serving propensities, so the next day's ingestion
-validates, accounts and learns from them like any producer's logs. Slates buffer in memory and
+validates, accounts and learns from them like any producer's logs. Session ids read
+``srv-v{model_version}-{request_id}``: which model served a slate is part of the log. Slates buffer in memory and
 are written atomically as ``landing/served/date=D/part-*.parquet`` every ``flush_s`` seconds,
 at ``flush_rows`` rows, and at shutdown.
 """
@@ -21,6 +22,12 @@ from core.landing import served_day_dir
 from core.schema import RAW_LOG_COLUMNS
 
 
+def served_session_id(model_version: int, request_id: str) -> str:
+    """``srv-v{version}-{request}``: the served model version travels in the raw-log schema itself
+    (no extra column), so every producer's contract and the lake stay as they are."""
+    return f"srv-v{int(model_version)}-{request_id}"
+
+
 class ImpressionLog:
     def __init__(self, served_dir: Path, flush_rows: int = 20_000) -> None:
         self.served_dir = served_dir
@@ -32,12 +39,22 @@ class ImpressionLog:
         self.written = 0
 
     def record(
-        self, request_id: str, user_id: int, item_ids: list[int], propensities: list[float], ts: pd.Timestamp
+        self,
+        request_id: str,
+        user_id: int,
+        item_ids: list[int],
+        propensities: list[float],
+        ts: pd.Timestamp,
+        *,
+        model_version: int,
     ) -> None:
+        """Buffer one served slate; its session id names ``model_version``, so the online record
+        of every champion can be read back from the landed logs (``evaluation.online_record``)."""
         k = len(item_ids)
+        session_id = served_session_id(model_version, request_id)
         with self._lock:
             rows = self._rows
-            rows["event_id"].extend(f"srv-{request_id}-{position}" for position in range(1, k + 1))
+            rows["event_id"].extend(f"{session_id}-{position}" for position in range(1, k + 1))
             rows["ts"].extend([ts.value] * k)  # ns since the epoch, UTC
             rows["user_id"].extend([user_id] * k)
             rows["item_id"].extend(item_ids)
@@ -45,7 +62,7 @@ class ImpressionLog:
             rows["position"].extend(range(1, k + 1))
             rows["propensity"].extend(propensities)
             rows["timespent_s"].extend([0.0] * k)
-            rows["session_id"].extend([f"srv-{request_id}"] * k)
+            rows["session_id"].extend([session_id] * k)
             pending = len(rows["event_id"])
         if pending >= self.flush_rows:
             self.flush()

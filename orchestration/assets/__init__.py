@@ -1,4 +1,4 @@
-"""Assets by stage: ingest, features, embeddings, ranker, evaluation, registry."""
+"""Assets by stage: ingest, features, embeddings, ranker, evaluation, registry, online."""
 
 import warnings
 

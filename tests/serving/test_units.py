@@ -44,8 +44,8 @@ def test_impression_log_lands_raw_logs_per_day_beside_the_producer_partition(tmp
     landing, served = tmp_path / "raw_logs", tmp_path / "served"
     log = ImpressionLog(served, flush_rows=1000)
     late = pd.Timestamp("2026-02-01 23:59:59.5", tz="UTC")
-    log.record("r1", 7, [11, 12], [1.0, 0.5], late)
-    log.record("r2", 8, [13], [0.25], late + pd.Timedelta(seconds=1))  # the next day
+    log.record("r1", 7, [11, 12], [1.0, 0.5], late, model_version=3)
+    log.record("r2", 8, [13], [0.25], late + pd.Timedelta(seconds=1), model_version=3)  # the next day
     written = log.flush()
     assert [p.parent.name for p in written] == ["date=2026-02-01", "date=2026-02-02"]
     assert log.flush() == [] and log.written == 3
@@ -66,7 +66,7 @@ def test_impression_log_lands_raw_logs_per_day_beside_the_producer_partition(tmp
     write_partition(landing, "2026-02-01", producer)
     day = read_landed_day(landing, served, "2026-02-01")
     assert list(day.columns) == RAW_LOG_COLUMNS
-    assert day["event_id"].tolist() == ["p-1", "srv-r1-1", "srv-r1-2"]
+    assert day["event_id"].tolist() == ["p-1", "srv-v3-r1-1", "srv-v3-r1-2"]
     assert day["position"].tolist() == [1, 1, 2] and day["propensity"].tolist() == [0.9, 1.0, 0.5]
     RawLogs.validate(day, lazy=True)  # the served rows obey the producers' contract
     assert len(served_files(served, "2026-02-02")) == 1
