@@ -114,11 +114,17 @@ def cycle_decision(result: dg.ExecuteInProcessResult) -> tuple[GateOutcome, Prom
     A challenger refused by the promotion gate is a normal outcome (the champion keeps serving)
     and is reported as ``promoted=False`` with the gate's reason; any other failure raises.
     """
+    evaluation, refused = gate_outcome(result)
+    if refused:  # the blocking gate check failed: nothing was promoted
+        return evaluation, PromotionDecision.refused(evaluation)
+    return evaluation, result.output_for_node("champion")
+
+
+def gate_outcome(result: dg.ExecuteInProcessResult) -> tuple[GateOutcome, bool]:
+    """(the gate's outcome, whether the gate refused) of a run that judged a challenger; a failure
+    of any other step raises."""
     failed = {event.step_key for event in result.all_events if event.event_type_value == "STEP_FAILURE"}
     gate = gate_step()
     if failed - {gate}:
-        raise RuntimeError(f"training cycle run {result.run_id} failed in {sorted(failed)}")
-    evaluation: GateOutcome = result.output_for_node(gate)
-    if gate in failed:  # the blocking gate check failed: nothing was promoted
-        return evaluation, PromotionDecision.refused(evaluation)
-    return evaluation, result.output_for_node("champion")
+        raise RuntimeError(f"run {result.run_id} failed in {sorted(failed)}")
+    return result.output_for_node(gate), gate in failed

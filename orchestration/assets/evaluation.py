@@ -6,6 +6,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
+from experiments.offpolicy import predicted_online_lift
 from orchestration.resources import FeastResource, LakeResource, MLflowResource
 from promotion.judge import judge_challenger
 from promotion.outcome import GateOutcome
@@ -35,7 +36,11 @@ def holdout_evaluation(
 ) -> Iterator[dg.Output | dg.AssetCheckResult]:
     """Accuracy, beyond-accuracy, calibration, score shift and business-rule replay of the
     challenger against the champion, with bootstrap CIs, a verdict and an HTML report."""
-    outcome = judge_challenger(lake.settings(), feast.store(), ranker_model, training_window)
+    settings = lake.settings()
+    lifts, absent = predicted_online_lift(settings, ranker_model.version)
+    if absent:
+        context.log.info(f"off-policy goal rule: {absent}")
+    outcome = judge_challenger(settings, feast.store(), ranker_model, training_window, offpolicy=lifts)
     context.log.info("holdout metrics\n" + outcome.metrics.to_string(index=False))
     (context.log.info if outcome.passed else context.log.warning)(outcome.reason)
     yield dg.Output(outcome, metadata=_gate_metadata(outcome))
@@ -51,6 +56,20 @@ def holdout_evaluation(
     )
 
 
+LIFT_COLUMNS = [
+    "configuration",
+    "reward",
+    "estimator",
+    "relative_lift",
+    "relative_ci_low",
+    "relative_ci_high",
+    "verdict",
+    "support_treatment",
+    "ess_treatment",
+    "n_sessions",
+]
+
+
 def _gate_metadata(outcome: GateOutcome) -> dict[str, object]:
     return {
         "verdict": outcome.gate,
@@ -61,6 +80,11 @@ def _gate_metadata(outcome: GateOutcome) -> dict[str, object]:
         "reason": outcome.reason,
         "metrics": dg.MetadataValue.md(outcome.metrics.to_markdown(index=False, floatfmt=".4f")),
         "comparison": dg.MetadataValue.md(outcome.comparison_frame.to_markdown(index=False, floatfmt=".4f")),
+        "predicted_online_lift": dg.MetadataValue.md(
+            outcome.offpolicy_frame.reindex(columns=LIFT_COLUMNS).to_markdown(index=False, floatfmt=".4f")
+            if outcome.offpolicy
+            else "no off-policy estimate (no exploration log of the champion: `relay explore`)"
+        ),
         "report": dg.MetadataValue.path(outcome.report),
         "report_url": dg.MetadataValue.url(Path(outcome.report).as_uri()),
     }

@@ -39,7 +39,37 @@ def report(version: int = typer.Option(None, help="Ranker version (default: the 
         ci = f"[{_number(row['ci_low'])}, {_number(row['ci_high'])}]" if row["ci_low"] is not None else ""
         metrics.add_row(row["metric"], _number(row["challenger"]), _number(row["champion"]), _number(row["delta"]), ci)
     console.print(metrics)
+    _print_online_lift(payload.get("online_lift"))
     console.print(f"full report: {folder / 'report.html'}")
+
+
+def _percent(value: object) -> str:
+    return "" if value is None or value != value else f"{value:+.2%}"
+
+
+def _print_online_lift(online: dict | None) -> None:
+    """The offline proxy and the predicted online proxy and goal, side by side (reports written
+    before off-policy estimates have none)."""
+    if not online:
+        return
+    table = Table(title="offline proxy vs predicted online lift (95% CI)")
+    for column in ("measure", "estimator", "relative lift", "95% CI", "verdict", "support", "ESS"):
+        table.add_column(column, justify="left" if column in ("measure", "estimator", "verdict") else "right")
+    for row in online.get("rows", []):
+        ci = f"[{_percent(row.get('relative_ci_low'))}, {_percent(row.get('relative_ci_high'))}]"
+        support, ess = row.get("support_treatment"), row.get("ess_treatment")
+        table.add_row(
+            row["measure"],
+            row["estimator"],
+            _percent(row.get("relative_lift")),
+            ci,
+            row.get("refusal") or row["verdict"],
+            "" if support is None else f"{support:.0%}",
+            "" if ess is None else f"{ess:,.0f}",
+        )
+    console.print(table)
+    if online.get("note"):
+        console.print(online["note"], soft_wrap=True)
 
 
 def rollback(reason: str = typer.Option("manual rollback", help="Why (recorded on the version).")) -> None:
