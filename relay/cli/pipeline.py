@@ -98,6 +98,11 @@ def demo(
     )
     console.print("Open the UIs:  [bold]make ui[/bold]  (Dagster http://127.0.0.1:3000, MLflow http://127.0.0.1:5000)")
     console.print("Serve the API: [bold].venv/bin/relay serve[/bold]  then  curl 127.0.0.1:8000/recommend/42?k=10")
+    console.print(
+        "Test a challenger online: [bold].venv/bin/relay abtest --treatment-config clickbait[/bold] "
+        "(a simulated A/B test against the champion, with the world's true effect)",
+        soft_wrap=True,
+    )
 
 
 def _print_recommendations(settings: RelaySettings) -> None:
