@@ -1,8 +1,8 @@
 """Is the promotion gate right? Champion/challenger pairs judged offline, off-policy and by A/B,
 each against the simulated world's truth.
 
-    python benchmarks/offline_online.py [--quick] [--home DIR] [--seed 7] [--fresh]
-    python benchmarks/offline_online.py --tune --seed 11     # choose the gate's margin elsewhere
+    python benchmarks/offline_online.py [--quick | --small] [--home DIR] [--seed 7] [--fresh]
+    python benchmarks/offline_online.py --tune --seed 11     # choose the gate's margin on other seeds
 
 One world with clickbait (items that win clicks and lose time spent and, through satisfaction,
 next-day visits) is simulated and run through the real pipeline (Dagster, Feast, MLflow), which
@@ -405,13 +405,18 @@ def main() -> None:
     parser.add_argument("--home", type=Path, default=None, help="cache directory (default var/bench/offline_online-*)")
     parser.add_argument("--seed", type=int, default=7, help="world seed (the table's; tune on another)")
     parser.add_argument("--fresh", action="store_true", help="rebuild every cached stage")
-    parser.add_argument("--tune", action="store_true", help="print the agreement of each off-policy margin")
+    parser.add_argument("--small", action="store_true", help="every pair on the smaller world (700 users, 35 days)")
+    parser.add_argument(
+        "--tune", action="store_true", help="every pair on the smaller world, no A/B: the agreement of each margin"
+    )
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     started = time.perf_counter()
-    scale = QUICK if args.quick else FULL
+    # Tuning uses the smaller world and no A/B tests: a margin only needs gate verdicts and the truth.
+    scale = QUICK if args.quick or args.tune or args.small else FULL
     pairs = QUICK_PAIRS if args.quick else FULL_PAIRS
-    home = args.home or Path("var/bench") / f"offline_online-{'quick' if args.quick else 'full'}-seed{args.seed}"
+    kind = "tune" if args.tune else "quick" if args.quick else "small" if args.small else "full"
+    home = args.home or Path("var/bench") / f"offline_online-{kind}-seed{args.seed}"
     if args.fresh and home.exists():
         import shutil
 

@@ -70,7 +70,13 @@ def test_every_asset_materialized_and_checks_passed(pipeline):
         e.asset_check_key.name: e.passed
         for e in data.get_asset_check_evaluations() + training.get_asset_check_evaluations()
     }
-    assert checks == {check.name: True for spec_set in all_checks for check in spec_set.check_specs} | {
+    expected = {  # every check of the materialized assets (online_record is not one of them)
+        check.name: True
+        for spec_set in all_checks
+        for check in spec_set.check_specs
+        if check.asset_key != dg.AssetKey("online_record")
+    }
+    assert checks == expected | {
         "check_promotion_gate": True
     }
     assert len(checks) == 1 + 12 + 3 + 1  # contract, statistical rules, feature contracts, scores
