@@ -13,7 +13,7 @@ from evaluation.offpolicy import Estimate, OffPolicyLift
 from promotion.judge import configuration_lifts, offpolicy_metrics, offpolicy_tags
 from promotion.policy import DEFAULT_POLICY, NO_EXPLORATION_LOGS, OFFPOLICY_RULE, PromotionPolicy, decide
 
-POLICY = PromotionPolicy.load(DEFAULT_POLICY)
+POLICY = replace(PromotionPolicy.load(DEFAULT_POLICY), offpolicy_goal_margin=0.01)  # the hand-made figures assume 1%
 PROXY_ONLY = PromotionPolicy.proxy_only()
 TODAYS_RULES = [  # the gate before off-policy estimates, against a champion
     "scores_finite_and_varied",
