@@ -78,6 +78,7 @@ class LoggedSlates:
     support_marginal: np.ndarray  # (M, K)
     n_sessions: int
     slate_size: int
+    support_score: np.ndarray | None = None  # (M,) the logger's own prediction per candidate, > 0
     shown_marginal: np.ndarray = field(init=False, repr=False)  # (N, K) logging marginals of the shown items
     _support_keys: np.ndarray = field(init=False, repr=False)  # sorted (session, item) keys
     _support_order: np.ndarray = field(init=False, repr=False)  # support rows in key order
@@ -90,6 +91,8 @@ class LoggedSlates:
             object.__setattr__(self, name, np.asarray(getattr(self, name)).astype(np.int64, copy=False))
         for name in ("click", "timespent", "propensity", "support_marginal"):
             object.__setattr__(self, name, np.asarray(getattr(self, name), dtype=np.float64))
+        if self.support_score is not None:
+            object.__setattr__(self, "support_score", np.asarray(self.support_score, dtype=np.float64))
         self._validate()
         items = np.concatenate([self.item, self.support_item])
         low = int(items.min()) if items.size else 0
@@ -130,6 +133,10 @@ class LoggedSlates:
             _fail("support_session and support_item must be 1-d, one entry per row of support_marginal")
         if self.support_marginal.shape != (m, self.slate_size):
             _fail(f"support_marginal must be (rows, slate_size={self.slate_size}), got {self.support_marginal.shape}")
+        if self.support_score is not None and self.support_score.shape != (m,):
+            _fail(f"support_score must hold one score per support row ({m}), got {self.support_score.shape}")
+        if self.support_score is not None and not np.all(np.isfinite(self.support_score) & (self.support_score > 0)):
+            _fail("support_score must be finite and > 0 (a baseline prediction the reward model rescales)")
         for name, values in (("session", self.session), ("support_session", self.support_session)):
             if np.any((values < 0) | (values >= self.n_sessions)):
                 _fail(f"{name} must lie in 0..{self.n_sessions - 1}")
@@ -175,7 +182,9 @@ class LoggedSlates:
     @classmethod
     def from_frames(cls, shown: pd.DataFrame, support: pd.DataFrame, n_sessions: int | None = None) -> LoggedSlates:
         """From ``shown`` (session, item, position, click, timespent, propensity) and ``support``
-        (session, item, m_1..m_K); ``n_sessions`` defaults to the largest session index + 1."""
+        (session, item, m_1..m_K, optionally ``score``: the logger's prediction per candidate, which
+        the doubly robust reward model then rescales); ``n_sessions`` defaults to the largest
+        session index + 1."""
         missing = [column for column in SHOWN_COLUMNS if column not in shown.columns]
         if missing:
             _fail(f"shown frame is missing column(s) {missing}")
@@ -204,7 +213,17 @@ class LoggedSlates:
             support_marginal=support[expected].to_numpy(dtype=np.float64),
             n_sessions=n_sessions,
             slate_size=len(expected),
+            support_score=support["score"].to_numpy(dtype=np.float64) if "score" in support.columns else None,
         )
+
+    def baseline(self, sessions: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """The logger's score of each (session, item): what the reward model rescales per item.
+        1 everywhere without scores; the mean score for an item the logger could not show."""
+        if self.support_score is None:
+            return np.ones(np.shape(items))
+        rows = self.support_rows(sessions, items)
+        fallback = float(self.support_score.mean()) if self.support_score.size else 1.0
+        return np.where(rows >= 0, self.support_score[np.maximum(rows, 0)], fallback)
 
 
 @dataclass(frozen=True)
@@ -363,27 +382,32 @@ def _pbm_terms(logged: LoggedSlates, target: np.ndarray, reward: str, theta: np.
 
 @dataclass(frozen=True)
 class _RewardModel:
-    """â per item: reward per examination, shrunk towards the overall rate."""
+    """â(s, i) = c_i · b(s, i): reward per examination, as a per-item multiple c_i of the logger's
+    baseline b (1 without scores), shrunk towards the overall multiple."""
 
     items: np.ndarray  # sorted ids
     per_item: np.ndarray
     overall: float
 
-    def predict(self, items: np.ndarray) -> np.ndarray:
+    def predict(self, items: np.ndarray, baseline: np.ndarray) -> np.ndarray:
         if self.items.size == 0:
-            return np.full(items.shape, self.overall)
+            return np.full(items.shape, self.overall) * baseline
         at = np.minimum(np.searchsorted(self.items, items), self.items.size - 1)
-        return np.where(self.items[at] == items, self.per_item[at], self.overall)
+        return np.where(self.items[at] == items, self.per_item[at], self.overall) * baseline
 
 
 def _fit_reward_model(
-    items: np.ndarray, examination: np.ndarray, reward: np.ndarray, prior_strength: float
+    items: np.ndarray, examination: np.ndarray, reward: np.ndarray, prior_strength: float, baseline: np.ndarray
 ) -> _RewardModel:
-    total = float(examination.sum())
+    """c_i = (Σ r + α b̄ c̄) / (Σ θ b + α b̄): α pseudo-examinations of a typical (mean-baseline)
+    candidate pull a rarely shown item towards c̄ = Σ r / Σ θ b."""
+    exposure = examination * baseline
+    total = float(exposure.sum())
     overall = float(reward.sum()) / total if total > 0 else 0.0
+    prior = prior_strength * (float(baseline.mean()) if baseline.size else 1.0)
     ids, inverse = np.unique(items, return_inverse=True)
-    numerator = np.bincount(inverse, weights=reward, minlength=len(ids)) + prior_strength * overall
-    denominator = np.bincount(inverse, weights=examination, minlength=len(ids)) + prior_strength
+    numerator = np.bincount(inverse, weights=reward, minlength=len(ids)) + prior * overall
+    denominator = np.bincount(inverse, weights=exposure, minlength=len(ids)) + prior
     per_item = np.divide(numerator, denominator, out=np.full(len(ids), overall), where=denominator > 0)
     return _RewardModel(ids, per_item, overall)
 
@@ -398,13 +422,19 @@ def _dr_terms(
     split = cross_fit and np.unique(row_fold).size == 2
     # Model f scores the sessions of fold f, so it is fitted on the other fold's rows.
     masks = (row_fold == 1, row_fold == 0) if split else (np.ones(len(rewards), dtype=bool),) * 2
-    models = [_fit_reward_model(logged.item[m], examination[m], rewards[m], prior_strength) for m in masks]
+    row_base = logged.baseline(logged.session, logged.item)
+    models = [_fit_reward_model(logged.item[m], examination[m], rewards[m], prior_strength, row_base[m]) for m in masks]
     slot_session, slot = np.nonzero(target != EMPTY_SLOT)
     slot_items = target[slot_session, slot]
+    slot_base = logged.baseline(slot_session, slot_items)
     slot_fold = session_fold[slot_session]
-    predicted_slot = np.where(slot_fold == 0, models[0].predict(slot_items), models[1].predict(slot_items))
+    predicted_slot = np.where(
+        slot_fold == 0, models[0].predict(slot_items, slot_base), models[1].predict(slot_items, slot_base)
+    )
     direct = np.bincount(slot_session, weights=theta[slot] * predicted_slot, minlength=logged.n_sessions)
-    predicted_row = np.where(row_fold == 0, models[0].predict(logged.item), models[1].predict(logged.item))
+    predicted_row = np.where(
+        row_fold == 0, models[0].predict(logged.item, row_base), models[1].predict(logged.item, row_base)
+    )
     weights = _pbm_weights(logged, target, theta)
     correction = _per_session(logged, weights * (rewards - examination * predicted_row))
     return _Terms(direct[:, None] + correction, weights=weights)
@@ -563,13 +593,16 @@ def doubly_robust(
     prior_strength: float = PRIOR_STRENGTH,
     cross_fit: bool = True,
 ) -> Estimate:
-    """Doubly robust PBM: (1/S) Σ_s Σ_k θ_k â(t_sk) + (1/S) Σ_n w_n (r_n − θ_{j_n} â(i_n)).
+    """Doubly robust PBM: (1/S) Σ_s Σ_k θ_k â(s, t_sk) + (1/S) Σ_n w_n (r_n − θ_{j_n} â(s_n, i_n)).
 
-    The reward model is q(i, k) = θ_k â_i with â_i = (Σ r + α ā) / (Σ θ_{j} + α) over the item's
-    logged impressions: reward per examination, shrunk by ``prior_strength`` α pseudo-examinations
-    towards the overall rate ā (also used for items never logged). Because q factorises like the
-    PBM, the PBM-weighted residual cancels the model's bias exactly in expectation, so the
-    estimate is unbiased under the PBM for any â, and has lower variance when â is good. With
+    The reward model is q(s, i, k) = θ_k â(s, i). Without logger scores â(s, i) = â_i =
+    (Σ r + α ā) / (Σ θ_{j} + α) over the item's logged impressions: reward per examination,
+    shrunk by ``prior_strength`` α pseudo-examinations towards the overall rate ā (also used for
+    items never logged). With ``support_score`` b(s, i) (the logger's own user-aware prediction)
+    â(s, i) = c_i b(s, i), the same shrunk ratio per unit of baseline, so the model knows the user
+    as well as the item. Because q factorises like the PBM, the PBM-weighted residual cancels the
+    model's bias exactly in expectation, so the estimate is unbiased under the PBM for any â, and
+    has lower variance when â is good. With
     ``cross_fit`` sessions of even index are scored by the model fitted on odd sessions and vice
     versa, so no session's residual is shrunk by its own rewards. The bootstrap keeps â fixed;
     the ESS is that of the PBM weights of the correction.

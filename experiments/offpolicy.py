@@ -5,9 +5,11 @@ candidate set wide enough for challengers: the champion's own pool (retrieval pl
 items) and a random slice of the catalogue. Each shown item logs its conditional propensity, as
 serving does; the run also keeps what position-based estimators need and a log cannot carry:
 the marginal P(item at position k) of every candidate of each request (Monte Carlo over the
-same Plackett–Luce sampler, ``slate.marginals``). A candidate model is then asked what it would
-have served on each logged request, and ``evaluation.offpolicy`` estimates its clicks and time
-spent per slate from the logs, before any A/B test.
+same Plackett–Luce sampler, ``slate.marginals``), and the champion's calibrated score of each
+candidate, which the doubly robust reward model rescales per item so that it knows the user.
+A candidate model is then asked what it would have served on each logged request, and
+``evaluation.offpolicy`` estimates its clicks and time spent per slate from the logs, before any
+A/B test.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from serving.options import ServingOptions
 from serving.recommender import Recommender
 from simulator.environment import OnlineEnvironment, ServedSlate
 from simulator.state import UserState
-from simulator.world import World
+from simulator.world import World, expected_slate_outcomes
 from slate.marginals import slate_marginals
 from slate.rules import draw_slate, logits
 from training import registry
@@ -39,6 +41,7 @@ EXPLORATION_TEMPERATURE = 1.0
 RANDOM_SLICE = 50  # random catalogue items added to each exploring request's candidates
 MARGINAL_SAMPLES = 1_000  # Monte Carlo standard error of a marginal <= 0.5 / sqrt(1000) ~ 0.016
 SLATE_SIZE = 10
+SCORE_FLOOR = 1e-6  # logged scores seed the doubly robust reward model, which needs them > 0
 
 
 @dataclass
@@ -86,7 +89,14 @@ class ExploringPolicy:
         drawn[slate.positions, np.arange(len(slate.positions))] = 1.0
         marginals = (sampled * MARGINAL_SAMPLES + drawn) / (MARGINAL_SAMPLES + 1)
         self.requests.append(
-            {"user_id": int(user_id), "ts": ts, "items": items, "marginals": marginals, "exclude": exclude}
+            {
+                "user_id": int(user_id),
+                "ts": ts,
+                "items": items,
+                "marginals": marginals,
+                "scores": np.clip(scores, SCORE_FLOOR, None),
+                "exclude": exclude,
+            }
         )
         return ServedSlate(
             item_ids=items[slate.positions].astype(np.int64),
@@ -189,7 +199,12 @@ def exploration_log(logs: pd.DataFrame, requests: list[dict], version: int) -> E
     support = pd.concat(
         [
             pd.DataFrame(
-                {"session": s, "item": r["items"], **{f"m_{k + 1}": r["marginals"][:, k] for k in range(SLATE_SIZE)}}
+                {
+                    "session": s,
+                    "item": r["items"],
+                    "score": r["scores"],
+                    **{f"m_{k + 1}": r["marginals"][:, k] for k in range(SLATE_SIZE)},
+                }
             )
             for s, r in enumerate(requests)
         ],
@@ -214,6 +229,24 @@ def target_slates(recommender: Recommender, log: ExplorationLog, k: int = SLATE_
         served = recommender.recommend(int(row.user_id), k, list(row.exclude))
         out[row.session, : len(served.item_ids)] = served.item_ids
     return out
+
+
+def true_slate_values(world: World, log: ExplorationLog, slates: np.ndarray) -> dict[str, float]:
+    """What an off-policy estimate estimates, exactly: the expected clicks and time spent per
+    slate of ``slates`` (from ``target_slates``) on the logged requests, from the world's true
+    utilities. Off-policy error against this is sampling noise; this against an A/B truth is the
+    gap between a per-slate estimand and a multi-day goal."""
+    requests = log.requests
+    start = pd.Timestamp(world.config.start.isoformat(), tz="UTC")
+    days = ((pd.to_datetime(requests["ts"], utc=True) - start) // pd.Timedelta(days=1)).to_numpy()
+    users = requests["user_id"].to_numpy(dtype=np.int64) - 1
+    zero_based = np.where(slates >= 0, slates - 1, -1)
+    clicks, timespent = np.zeros(len(requests)), np.zeros(len(requests))
+    for day in np.unique(days):
+        rows = requests["session"].to_numpy()[days == day]
+        expected = expected_slate_outcomes(world, int(day), users[rows], zero_based[rows])
+        clicks[rows], timespent[rows] = expected.clicks, expected.timespent_s
+    return {"click": float(clicks.mean()), "timespent": float(timespent.mean())}
 
 
 def offpolicy_lifts(

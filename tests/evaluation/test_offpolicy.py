@@ -4,6 +4,7 @@ unbiasedness against a simulated position-based click model whose truth is known
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -123,6 +124,26 @@ def test_doubly_robust_by_hand(hand):
     # Mean: (4/3 + 308/135 + 5/9) / 3 = 563/405.
     crossed = doubly_robust(hand, TARGET, "click", theta=THETA, prior_strength=1.0, n_boot=50)
     assert crossed.value == pytest.approx(563 / 405)
+
+
+SCORES = [0.4, 0.2, 0.1, 0.2, 0.5, 0.3, 0.6]  # the logger's prediction per SUPPORT row
+
+
+def test_doubly_robust_rescales_the_loggers_scores_by_hand(hand):
+    scored = LoggedSlates.from_frames(SHOWN, SUPPORT.assign(score=SCORES))
+    # α = 0, no cross-fitting: c_i = Σ r / Σ θ_j b(s, i) over the item's rows, â(s, i) = c_i b(s, i).
+    #   c_10 = 3 / (0.4 + 0.5·0.2 + 0.5·0.3) = 60/13, c_11 = 1 / (0.5·0.2 + 0.5) = 5/3, c_12 = 0.
+    # Direct: s0 1·(60/13·0.4) = 24/13, s1 60/13·0.2 + 0.5·(5/3·0.5) = 12/13 + 5/12, s2 0.5·(60/13·0.3) = 9/13.
+    # Residuals w (r − θ_j â): s0 8/5·(1 − 24/13) = −88/65; s1 2/3·(1 − 5/6) = 1/9 and
+    # 4/3·(1 − 6/13) = 28/39; s2 4/3·0 and 1·(1 − 9/13) = 4/13. Mean over 3 sessions: 659/540.
+    estimate = doubly_robust(scored, TARGET, "click", theta=THETA, prior_strength=0.0, cross_fit=False, n_boot=50)
+    assert estimate.value == pytest.approx(659 / 540)
+    # A constant score carries no information about the user: the per-item model comes back exactly.
+    constant = LoggedSlates.from_frames(SHOWN, SUPPORT.assign(score=0.25))
+    same = doubly_robust(constant, TARGET, "click", theta=THETA, prior_strength=1.0, cross_fit=False, n_boot=50)
+    assert same.value == pytest.approx(1702 / 1215)
+    with pytest.raises(ValueError, match="support_score must be finite and > 0"):
+        LoggedSlates.from_frames(SHOWN, SUPPORT.assign(score=[0.4, 0.0, 0.1, 0.2, 0.5, 0.3, 0.6]))
 
 
 def test_examination_is_harvested_from_items_shown_at_several_positions(hand):
@@ -308,3 +329,23 @@ def test_compare_finds_the_better_policy_and_its_size(world):
     assert compare(logged, good, poor, "timespent", estimator="pbm", n_boot=200).verdict == "loss"
     same = compare(logged, good, good, "click", n_boot=200)
     assert same.verdict == "no difference" and same.lift == 0.0
+
+
+def test_a_user_aware_reward_model_narrows_doubly_robust_and_a_wrong_one_keeps_it_unbiased(world):
+    logged, user_type = world
+    target = ITEM_IDS[GOOD[user_type]]
+    expected = truth(user_type, GOOD, "timespent")
+    # The logger knows each session's user type: its prediction is the true attractiveness.
+    aware = replace(logged, support_score=ATTRACTIVENESS[user_type].ravel())
+    # A logger whose scores are noise: the residual correction must undo the model's bias.
+    noise = np.random.default_rng(5).uniform(0.05, 1.0, size=logged.support_item.size)
+    wrong = replace(logged, support_score=noise)
+    estimates = {
+        name: doubly_robust(data, target, "timespent", n_boot=200)
+        for name, data in (("per item", logged), ("user-aware", aware), ("wrong", wrong))
+    }
+    for name, estimate in estimates.items():
+        standard_error = (estimate.ci_high - estimate.ci_low) / (2 * 1.96)
+        assert abs(estimate.value - expected) <= 4 * standard_error, (name, estimate, expected)
+    width = {name: e.ci_high - e.ci_low for name, e in estimates.items()}
+    assert width["user-aware"] < width["per item"]
