@@ -2,7 +2,7 @@
 each against the simulated world's truth.
 
     python benchmarks/offline_online.py [--quick | --small] [--home DIR] [--seed 7] [--fresh]
-    python benchmarks/offline_online.py --tune --seed 11     # choose the gate's margin on other seeds
+    python benchmarks/offline_online.py --tune --seed 11     # choose the gate's margin on another seed
 
 One world with clickbait (items that win clicks and lose time spent and, through satisfaction,
 next-day visits) is simulated and run through the real pipeline (Dagster, Feast, MLflow), which
@@ -24,6 +24,11 @@ A pair whose true effect is under ``NEGLIGIBLE_RELATIVE_EFFECT`` (0.5% of the co
 fixed in code before any run) is left out of the agreement counts. A gate agrees when it
 promotes a challenger whose true goal effect is positive or refuses one whose effect is negative;
 agreements come with Wilson 95% intervals.
+
+Off-policy error is split in two: against its own estimand, computed exactly (each model's
+slates on the logged requests, valued by the world's true utilities: ``slate truth``), which is
+sampling noise, and that estimand against the truth, which is the gap between a per-slate
+time spent and a multi-day goal with retention in it.
 
 Everything pairs share is cached under ``--home``: the world, the pipeline's models, the
 variants, the exploration logs. ``--quick`` runs four pairs on a smaller world.
@@ -51,6 +56,7 @@ from core import lake
 from core.settings import RelaySettings
 from evaluation.comparison import ModelView, compare
 from evaluation.holdout import HoldoutData, configuration_views, holdout_data
+from evaluation.offpolicy import compare as compare_offpolicy
 from evaluation.online_effects import wilson_interval
 from experiments.abtest import (
     NEGLIGIBLE_RELATIVE_EFFECT,
@@ -61,7 +67,14 @@ from experiments.abtest import (
     truth_users,
 )
 from experiments.arms import CONTROL, TREATMENT
-from experiments.offpolicy import ExplorationLog, explore, offpolicy_lifts, target_slates
+from experiments.offpolicy import (
+    EXPLORATION_TEMPERATURE,
+    ExplorationLog,
+    explore,
+    offpolicy_lifts,
+    target_slates,
+    true_slate_values,
+)
 from experiments.serving_policy import ServingPolicy
 from features.feast_store import open_store
 from promotion.policy import DEFAULT_POLICY, PromotionPolicy, decide
@@ -115,11 +128,14 @@ class Scale:
     sasrec_epochs: int
 
 
-FULL = Scale(WorldConfig(clickbait_share=0.2), ab_days=5, explore_days=4, truth_users=600, sasrec_epochs=30)
+# Off-policy CIs are noise-limited by the number of logged requests (the reward's own noise, not
+# the weights: halving the exploring temperature leaves them as wide), so the full run logs 12
+# days (~10,800 requests); the A/B tests and the truth's horizon are 3 days.
+FULL = Scale(WorldConfig(clickbait_share=0.2), ab_days=3, explore_days=12, truth_users=600, sasrec_epochs=30)
 QUICK = Scale(
     WorldConfig(n_users=700, n_items=400, n_days=35, clickbait_share=0.2, sessions_per_user_day=0.6),
     ab_days=3,
-    explore_days=2,
+    explore_days=4,
     truth_users=300,
     sasrec_epochs=4,
 )
@@ -205,6 +221,7 @@ class Model:
     recommender: Recommender
     view: ModelView  # its two-stage view on the holdout's served lists
     slates: np.ndarray  # what it serves on each exploration request
+    slate_truth: dict[str, float]  # those slates' exact expected clicks and time spent per slate
     rollout: Rollout  # its expected outcomes serving the truth users
 
 
@@ -215,6 +232,7 @@ class PairResult:
     true_goal: float  # relative
     true_proxy: float
     proxy_gate: bool
+    proxy_gate_reason: str
     full_gate: bool
     full_gate_reason: str
     ope_goal: float
@@ -228,6 +246,10 @@ class PairResult:
     ab_verdict: str
     ab_proxy_verdict: str
     gate_by_margin: tuple[tuple[float, bool], ...] = ()  # the full gate's decision at each tuning margin
+    true_slate_goal: float = float("nan")  # the exact relative lift OPE estimates (per slate, logged requests)
+    item_model_goal: float = float("nan")  # the same DR estimate with a per-item reward model only
+    item_model_low: float = float("nan")
+    item_model_high: float = float("nan")
 
     @property
     def negligible(self) -> bool:
@@ -260,6 +282,9 @@ def judge_pair(
     lifts = offpolicy_lifts(exploration, control.slates, treatment.slates, seed=seed)
     full_verdict = decide(comparison, full_policy, two_stage=True, offpolicy=lifts)
     goal = lifts["timespent"]
+    item_only = compare_offpolicy(
+        replace(exploration.logged, support_score=None), control.slates, treatment.slates, "timespent", seed=seed
+    )
     by_margin = tuple(
         (m, decide(comparison, replace(full_policy, offpolicy_goal_margin=m), two_stage=True, offpolicy=lifts).passed)
         for m in TUNING_MARGINS
@@ -267,15 +292,20 @@ def judge_pair(
     truth = true_effect_of(control.rollout, treatment.rollout)
     ab_goal, ab_proxy = None, "not run"
     if ab:
-        config = ABTestConfig(treatment=treatment.version, control=control.version, days=len(days), seed=seed)
+        # One test of A against B also answers B against A: run each unordered pair once, with
+        # the first name in sorted order as its control, and read it the other way when asked.
+        first, second = sorted((control, treatment), key=lambda model: model.name)
+        config = ABTestConfig(treatment=second.version, control=first.version, days=len(days), seed=seed)
         arms = {
-            CONTROL: ServingPolicy(control.recommender, seed=seed),
-            TREATMENT: ServingPolicy(treatment.recommender, seed=seed),
+            CONTROL: ServingPolicy(first.recommender, seed=seed),
+            TREATMENT: ServingPolicy(second.recommender, seed=seed),
         }
-        effects = cached(
-            cache / f"ab-{control.name}-{treatment.name}.pkl",
-            lambda: arm_effects(run_split(world, state, arms, config, days), seed),
+        split = cached(
+            cache / f"ab-{first.name}-{second.name}.pkl", lambda: run_split(world, state, arms, config, days)
         )
+        if first is not control:
+            split = replace(split, treated={user: not treated for user, treated in split.treated.items()})
+        effects = arm_effects(split, seed)
         ab_goal, ab_proxy = effects["goal_per_user"], effects["clicks_per_user"].verdict
     return PairResult(
         control=control.name,
@@ -283,6 +313,7 @@ def judge_pair(
         true_goal=truth.goal_relative,
         true_proxy=truth.proxy_relative,
         proxy_gate=proxy_verdict.passed,
+        proxy_gate_reason=proxy_verdict.reason,
         full_gate=full_verdict.passed,
         full_gate_reason=full_verdict.reason,
         ope_goal=goal.relative_lift,
@@ -296,6 +327,10 @@ def judge_pair(
         ab_verdict=ab_goal.verdict if ab_goal else "not run",
         ab_proxy_verdict=ab_proxy,
         gate_by_margin=by_margin,
+        true_slate_goal=treatment.slate_truth["timespent"] / control.slate_truth["timespent"] - 1.0,
+        item_model_goal=item_only.relative_lift,
+        item_model_low=item_only.relative_ci_low,
+        item_model_high=item_only.relative_ci_high,
     )
 
 
@@ -328,6 +363,13 @@ def summarise(results: list[PairResult], margin: float) -> dict:
         "ope_agreement": ope[0],
         "ope_agreement_ci": [ope[1], ope[2]],
         "ope_mae": float(np.mean([abs(r.ope_goal - r.true_goal) for r in results])) if results else float("nan"),
+        "ope_sign_agreement": float(np.mean([(r.ope_goal > 0) == (r.true_goal > 0) for r in counted])),
+        # The error split: OPE against its own exact estimand (noise), that estimand against the truth.
+        "ope_noise_mae": float(np.mean([abs(r.ope_goal - r.true_slate_goal) for r in results])),
+        "slate_truth_sign_agreement": float(np.mean([(r.true_slate_goal > 0) == (r.true_goal > 0) for r in counted])),
+        "ope_ci_width": float(np.median([r.ope_goal_high - r.ope_goal_low for r in results])),
+        "item_model_ci_width": float(np.median([r.item_model_high - r.item_model_low for r in results])),
+        "item_model_sign_agreement": float(np.mean([(r.item_model_goal > 0) == (r.true_goal > 0) for r in counted])),
         "ab_power": float(np.mean(ab_right)) if ab_right else float("nan"),
         "offpolicy_goal_margin": margin,
     }
@@ -340,6 +382,7 @@ def print_table(results: list[PairResult]) -> None:
             "treatment": [r.treatment for r in results],
             "true goal": [f"{r.true_goal:+.2%}" + (" ~" if r.negligible else "") for r in results],
             "true proxy": [f"{r.true_proxy:+.2%}" for r in results],
+            "slate truth": [f"{r.true_slate_goal:+.2%}" for r in results],
             "proxy gate": ["promote" if r.proxy_gate else "refuse" for r in results],
             "full gate": ["promote" if r.full_gate else "refuse" for r in results],
             "OPE goal [95% CI]": [
@@ -405,17 +448,19 @@ def main() -> None:
     parser.add_argument("--home", type=Path, default=None, help="cache directory (default var/bench/offline_online-*)")
     parser.add_argument("--seed", type=int, default=7, help="world seed (the table's; tune on another)")
     parser.add_argument("--fresh", action="store_true", help="rebuild every cached stage")
-    parser.add_argument("--small", action="store_true", help="every pair on the smaller world (700 users, 35 days)")
+    parser.add_argument("--explore-days", type=int, default=None, help="days the champion explores (default: scale's)")
     parser.add_argument(
-        "--tune", action="store_true", help="every pair on the smaller world, no A/B: the agreement of each margin"
+        "--temperature", type=float, default=EXPLORATION_TEMPERATURE, help="the exploring champion's temperature"
     )
+    parser.add_argument("--small", action="store_true", help="every pair on the smaller world (700 users, 35 days)")
+    parser.add_argument("--tune", action="store_true", help="no A/B tests: the agreement of each margin")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     started = time.perf_counter()
-    # Tuning uses the smaller world and no A/B tests: a margin only needs gate verdicts and the truth.
-    scale = QUICK if args.quick or args.tune or args.small else FULL
+    # Tuning runs no A/B tests: a margin only needs gate verdicts and the truth.
+    scale = QUICK if args.quick or args.small else FULL
     pairs = QUICK_PAIRS if args.quick else FULL_PAIRS
-    kind = "tune" if args.tune else "quick" if args.quick else "small" if args.small else "full"
+    kind = ("quick" if args.quick else "small" if args.small else "full") + ("-tune" if args.tune else "")
     home = args.home or Path("var/bench") / f"offline_online-{kind}-seed{args.seed}"
     if args.fresh and home.exists():
         import shutil
@@ -431,7 +476,9 @@ def main() -> None:
     versions = train_variants(settings, names)
     world, state = World.load(settings.world_dir), UserState.load(settings.world_dir)
     first = world.config.n_days
-    explore_days = list(range(first, first + scale.explore_days))
+    n_explore = args.explore_days or scale.explore_days
+    explore_days = list(range(first, first + n_explore))
+    logging = f"d{n_explore}-t{args.temperature:g}"  # cache key of everything the exploration log feeds
     test_days = list(range(first, first + scale.ab_days))
 
     from orchestration.definitions import build_definitions
@@ -450,24 +497,30 @@ def main() -> None:
         versions[DECALIBRATED] = versions[BASE] * 1000  # not registered: a local copy with another calibrator
     recommenders = {name: recommender(settings, bundle, versions[name]) for name, bundle in bundles.items()}
 
-    log(f"exploration logs: the champion explores for {scale.explore_days} days")
+    log(f"exploration logs: the champion explores for {n_explore} days at temperature {args.temperature:g}")
     exploration = cached(
-        home / "exploration.pkl",
-        lambda: explore(world, state, recommenders[BASE], explore_days, seed=args.seed, progress=False),
+        home / f"exploration-{logging}.pkl",
+        lambda: explore(
+            world, state, recommenders[BASE], explore_days, args.seed, temperature=args.temperature, progress=False
+        ),
     )
+    log(f"{len(exploration.requests)} logged requests")
     users = truth_users(world, args.seed)[: scale.truth_users]
     models = {}
     for name in sorted(names):
         log(f"model {name} (v{versions[name]}): holdout view, slates on the exploration log, expected rollout")
         views, _ = configuration_views(store, bundles[name], name, versions[name], data)
-        slates = cached(home / f"slates-{name}.pkl", lambda name=name: target_slates(recommenders[name], exploration))
+        slates = cached(
+            home / f"slates-{name}-{logging}.pkl", lambda name=name: target_slates(recommenders[name], exploration)
+        )
         rollout = cached(
             home / f"rollout-{name}.pkl",
             lambda name=name: expected_rollout(
                 world, state, ServingPolicy(recommenders[name], seed=args.seed), test_days, users=users
             ),
         )
-        models[name] = Model(name, versions[name], recommenders[name], views[TWO_STAGE], slates, rollout)
+        truth = true_slate_values(world, exploration, slates)
+        models[name] = Model(name, versions[name], recommenders[name], views[TWO_STAGE], slates, truth, rollout)
 
     full_policy = PromotionPolicy.load(DEFAULT_POLICY)
     policies = (PromotionPolicy.proxy_only(), full_policy)
@@ -491,10 +544,12 @@ def main() -> None:
         )
     print_table(results)
     for r in results:
+        if not r.proxy_gate:
+            print(f"  proxy gate refused {r.control} -> {r.treatment}: {r.proxy_gate_reason}")
         if not r.full_gate:
             print(f"  full gate refused {r.control} -> {r.treatment}: {r.full_gate_reason}")
-    (home / "pairs.json").write_text(json.dumps([asdict(r) for r in results], indent=1, default=str))
-    figure = plot(results, home / "offline_online.png")
+    (home / f"pairs-{logging}.json").write_text(json.dumps([asdict(r) for r in results], indent=1, default=str))
+    figure = plot(results, home / f"offline_online-{logging}.png")
     print(f"plot: {figure}")
     if args.tune:
         counted = [r for r in results if not r.negligible]
@@ -504,6 +559,8 @@ def main() -> None:
     summary = summarise(results, full_policy.offpolicy_goal_margin or 0.0)
     summary["seconds"] = round(time.perf_counter() - started, 1)
     summary["quick"] = args.quick
+    summary["explore_days"], summary["temperature"] = n_explore, args.temperature
+    summary["logged_requests"] = len(exploration.requests)
     print(json.dumps(summary))
 
 

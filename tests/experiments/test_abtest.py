@@ -15,10 +15,11 @@ from typer.testing import CliRunner
 from core.landing import served_files
 from core.settings import RelaySettings
 from experiments.arms import CONTROL, TREATMENT, in_treatment
-from experiments.offpolicy import ExplorationLog, exploration_dir
+from experiments.offpolicy import ExplorationLog, exploration_dir, true_slate_values
 from orchestration.experiment_jobs import ABTEST_JOB
 from orchestration.runner import dagster_instance
 from relay.cli.main import app
+from simulator.world import World
 from tests.pipeline import materialize_days, materialize_training, tiny_world
 from training import registry
 
@@ -67,6 +68,19 @@ def test_the_gate_judged_the_challenger_with_the_off_policy_goal_rule(abtested):
     # Applied with an estimate (ok or FAILED), not "not applied": the exploration log was found.
     assert tags["gate_offpolicy_goal"].split(":")[0] in {"ok", "FAILED"}
     assert "predicted timespent/slate" in tags["gate_offpolicy_goal"]
+
+
+def test_the_log_carries_scores_and_its_slates_match_the_worlds_expectation(abtested):
+    settings, _, _ = abtested
+    log = ExplorationLog.load(exploration_dir(settings, 1))
+    assert (log.support["score"] > 0).all() and log.logged.support_score is not None
+    # The slates the logger showed, valued exactly by the world, against what users spent on them.
+    shown = np.full((len(log.requests), 10), -1, dtype=np.int64)
+    shown[log.shown["session"], log.shown["position"] - 1] = log.shown["item"]
+    exact = true_slate_values(World.load(settings.world_dir), log, shown)["timespent"]
+    realised = np.bincount(log.shown["session"], weights=log.shown["timespent"], minlength=len(log.requests))
+    standard_error = realised.std(ddof=1) / np.sqrt(realised.size)
+    assert abs(realised.mean() - exact) <= 4 * standard_error, (realised.mean(), exact, standard_error)
 
 
 def test_both_arms_land_their_slates_like_production(abtested):
