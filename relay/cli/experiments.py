@@ -80,6 +80,9 @@ def print_abtest(result: ABTestResult) -> None:
     )
 
 
+TUNED_REQUESTS = 10_000  # about what promotion/policy.yaml's offpolicy_goal_margin was chosen with
+
+
 def explore(
     days: int = typer.Option(3, min=1, help="Simulated days of exploration after the world's history."),
     temperature: float = typer.Option(1.0, min=0.01, help="Plackett-Luce temperature on the champion's score logits."),
@@ -98,3 +101,11 @@ def explore(
         soft_wrap=True,
     )
     console.print("the next `relay run` judges its challenger's predicted online goal from it", soft_wrap=True)
+    if logged.n_sessions < TUNED_REQUESTS:
+        console.print(
+            f"[yellow]note:[/yellow] the gate's off-policy margin was tuned with ~{TUNED_REQUESTS:,} logged requests; "
+            f"the CIs narrow as 1/sqrt(requests), so with {logged.n_sessions:,} they are about "
+            f"{(TUNED_REQUESTS / logged.n_sessions) ** 0.5:.1f}x as wide and the gate refuses more challengers: "
+            "explore for more days to judge closer ones",
+            soft_wrap=True,
+        )
