@@ -135,10 +135,11 @@ FULL = Scale(WorldConfig(clickbait_share=0.2), ab_days=3, explore_days=12, truth
 QUICK = Scale(
     WorldConfig(n_users=700, n_items=400, n_days=35, clickbait_share=0.2, sessions_per_user_day=0.6),
     ab_days=3,
-    explore_days=4,
+    explore_days=2,
     truth_users=300,
     sasrec_epochs=4,
 )
+SMALL = replace(QUICK, explore_days=4)  # every pair on the smaller world: twice the exploration
 
 
 def log(message: str) -> None:
@@ -458,7 +459,7 @@ def main() -> None:
     warnings.filterwarnings("ignore")
     started = time.perf_counter()
     # Tuning runs no A/B tests: a margin only needs gate verdicts and the truth.
-    scale = QUICK if args.quick or args.small else FULL
+    scale = QUICK if args.quick else SMALL if args.small else FULL
     pairs = QUICK_PAIRS if args.quick else FULL_PAIRS
     kind = ("quick" if args.quick else "small" if args.small else "full") + ("-tune" if args.tune else "")
     home = args.home or Path("var/bench") / f"offline_online-{kind}-seed{args.seed}"
