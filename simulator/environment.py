@@ -320,14 +320,18 @@ def _population_reference(world: World, day_index: int) -> np.ndarray:
 
 
 def logging_policy(world: World, seed: int, tag: str = "") -> Policy:
-    """The world's own logging policy as a ``Policy``: an A/A arm, and a reference for benchmarks."""
+    """The world's own logging policy as a ``Policy``: an A/A arm, and a reference for benchmarks.
+
+    Like the logs it stands in for, it never serves an item before its release day.
+    """
     start = _midnight(world, 0)
 
     def serve(user_id: int, ts: pd.Timestamp) -> ServedSlate:
         day_index = (ts - start).days
         rng = np.random.default_rng([seed, int(user_id), int(ts.value) % 2**32])
         users = np.array([user_id - 1])
-        slates, propensities = logging_policy_slates(world.config, world.true_utility(day_index, users), rng)
+        utility = world.true_utility(day_index, users)
+        slates, propensities = logging_policy_slates(world.config, utility, rng, world.released(day_index))
         return ServedSlate(slates[0] + 1, propensities[0], tag)
 
     return serve

@@ -3,7 +3,8 @@
 A session shows a slate drawn by a Plackett-Luce logging policy (Gumbel top-k), so the
 propensity of each shown item at its position is known exactly. Clicks follow a
 position-biased model of the click appeal (true utility plus clickbait's pull); timespent
-grows with satisfaction, so clickbait wins clicks but little time. Users carry engagement
+grows with satisfaction, so clickbait wins clicks but little time. Items not yet released
+(``WorldConfig.new_items_per_day``) are never shown. Users carry engagement
 from day to day (``simulator.state``), so a day is generated from the state it starts in.
 The arrival, response and state-update pieces here are shared with ``simulator.environment``.
 """
@@ -207,7 +208,7 @@ def generate_day_with_state(
         return empty_raw_logs(), next_state(world, state, users, np.zeros(0))
 
     utility = world.true_utility(day_index, users)
-    slates, propensity = logging_policy_slates(config, utility, rng)
+    slates, propensity = logging_policy_slates(config, utility, rng, world.released(day_index))
     appeal, satisfaction = world.appeal_and_satisfaction(np.take_along_axis(utility, slates, axis=1), slates)
     clicked, timespent = draw_response(world, rng, slates, appeal, satisfaction)
     click_delay = rng.uniform(*CLICK_DELAY_S, size=int(clicked.sum()))

@@ -40,7 +40,10 @@ def simulate(config: WorldConfig, landing_dir: Path, world_dir: Path, progress: 
     state as history, so a re-delivered day can be generated exactly as it first landed)."""
     world = build_world(config)
     world.save(world_dir)
-    write_catalog(landing_dir, world.catalog())
+    # One catalogue, as the landing area keeps (no dated versions): every item released by the
+    # last day, so the catalogue covers any item the logs will ever show. Items arriving later
+    # in the horizon are listed early but no log shows them before their release day.
+    write_catalog(landing_dir, world.catalog(config.n_days - 1))
     events = impressions = clicks = 0
     state = UserState.initial(config.n_users)
     history = np.empty((config.n_days, config.n_users))

@@ -6,6 +6,10 @@ clicks than their utility earns (``click_appeal``) and disappoint once consumed
 (``satisfaction``), so the click proxy and the true goal disagree on them. This module also
 holds the world's response model (clicks, timespent, their exact expectations) and its own
 logging policy, so generation, the online environment and the calibration share one definition.
+
+Items can arrive over the horizon (``new_items_per_day``), so models meet cold-start items: the
+highest ids are released a few per day, and the world's own logging policy never shows an item
+before its release day.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ class WorldConfig:
     engagement_miss_penalty: float = 0.5  # session value lost when a session gets no click
     engagement_min: float = 0.2
     engagement_max: float = 3.0
+    new_items_per_day: int = 0  # items released per day from day 1 on, taken from the highest ids of n_items
 
     def __post_init__(self) -> None:
         for name in ("n_users", "n_items", "n_days", "n_categories", "dim", "slate_size"):
@@ -70,10 +75,40 @@ class WorldConfig:
         if not 0.0 < self.engagement_min <= 1.0 <= self.engagement_max:
             raise ValueError("WorldConfig needs 0 < engagement_min <= 1 <= engagement_max")
         date.fromisoformat(self.start_date)
+        if self.new_items_per_day < 0:
+            raise ValueError(f"WorldConfig.new_items_per_day must be >= 0, got {self.new_items_per_day}")
+        if self.n_new_items >= self.n_items:
+            raise ValueError(
+                f"WorldConfig.new_items_per_day ({self.new_items_per_day}) x {self.n_days - 1} release days"
+                f" = {self.n_new_items} new items leaves none of the {self.n_items} items for day 0"
+            )
+        if self.n_items - self.n_new_items < self.slate_size:
+            raise ValueError(
+                f"WorldConfig.new_items_per_day ({self.new_items_per_day}) leaves {self.n_items - self.n_new_items}"
+                f" items on day 0, fewer than slate_size ({self.slate_size})"
+            )
 
     @property
     def start(self) -> date:
         return date.fromisoformat(self.start_date)
+
+    @property
+    def n_new_items(self) -> int:
+        """Items released after day 0: ``new_items_per_day`` on each of days 1..n_days-1."""
+        return self.new_items_per_day * (self.n_days - 1)
+
+
+def item_release_days(config: WorldConfig) -> np.ndarray:
+    """Release day of every item (0-based index -> day index), from the config alone (no RNG).
+
+    The last ``n_new_items`` items (the highest ids) arrive ``new_items_per_day`` per day from
+    day 1, in id order; all others are there from day 0.
+    """
+    days = np.zeros(config.n_items, dtype=np.int64)
+    first_new = config.n_items - config.n_new_items
+    if config.new_items_per_day:
+        days[first_new:] = 1 + np.arange(config.n_new_items) // config.new_items_per_day
+    return days
 
 
 @dataclass
@@ -97,6 +132,15 @@ class World:
     @property
     def item_ids(self) -> np.ndarray:
         return np.arange(1, self.config.n_items + 1, dtype=np.int64)
+
+    @property
+    def item_release_day(self) -> np.ndarray:
+        """(I,) int day index each item is released on; derived from the config, so never saved."""
+        return item_release_days(self.config)
+
+    def released(self, day_index: float) -> np.ndarray:
+        """(I,) bool: items released by ``day_index``. Days before 0 see the initial catalogue."""
+        return self.item_release_day <= max(day_index, 0)
 
     def progress(self, day_index: float) -> float:
         """Share of the taste drift done by ``day_index``; held at the end after the horizon."""
@@ -145,15 +189,19 @@ class World:
         utility += self.config.quality_weight * self.item_quality[slates]
         return self.appeal_and_satisfaction(utility, slates)
 
-    def catalog(self) -> pd.DataFrame:
-        """The item catalogue a producer would publish: id, category, duration."""
-        return pd.DataFrame(
+    def catalog(self, day_index: int | None = None) -> pd.DataFrame:
+        """The item catalogue a producer would publish: id, category, duration.
+
+        ``day_index`` None is every item over the horizon; a day gives only the items released by then.
+        """
+        frame = pd.DataFrame(
             {
                 "item_id": self.item_ids,
                 "category": self.item_category.astype(np.int64),
                 "duration_s": self.item_duration_s.astype(np.float64),
             }
         )
+        return frame if day_index is None else frame[self.released(day_index)].reset_index(drop=True)
 
     def save(self, directory: Path) -> Path:
         directory.mkdir(parents=True, exist_ok=True)
@@ -173,7 +221,7 @@ class World:
 
     @classmethod
     def load(cls, directory: Path) -> World:
-        """Load a saved world; one saved before clickbait existed loads with none."""
+        """Load a saved world; one saved before clickbait or new items existed loads with none of them."""
         config_path = directory / CONFIG_FILE
         if not config_path.exists():
             raise FileNotFoundError(f"No simulated world at {directory}; run `relay simulate` first.")
@@ -209,13 +257,19 @@ def plackett_luce_propensities(probabilities: np.ndarray, slates: np.ndarray) ->
 
 
 def draw_logging_slates(
-    config: WorldConfig, utility: np.ndarray, rng: np.random.Generator
+    config: WorldConfig, utility: np.ndarray, rng: np.random.Generator, released: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """The world's own logging policy: a noisy Plackett-Luce over true utility (Gumbel top-k).
 
+    ``released`` (I,) bool, when given, hides unreleased items: their logits are -inf, so the
+    Gumbel top-k never picks them and the softmax gives them zero mass (the Plackett-Luce
+    propensities stay exact among released items). The random draws keep their (S, I) shapes,
+    so a world without new items consumes the same stream as before.
     Returns (slates (S, k) 0-based item indices in display order, the policy's logits (S, I)).
     """
     logits = (utility + config.policy_noise * rng.normal(size=utility.shape)) / config.policy_temperature
+    if released is not None and not released.all():
+        logits[:, ~released] = -np.inf
     gumbel = logits - np.log(-np.log(rng.uniform(1e-12, 1.0, size=logits.shape)))
     k = config.slate_size
     top = np.argpartition(-gumbel, k - 1, axis=1)[:, :k]
@@ -224,10 +278,13 @@ def draw_logging_slates(
 
 
 def logging_policy_slates(
-    config: WorldConfig, utility: np.ndarray, rng: np.random.Generator
+    config: WorldConfig, utility: np.ndarray, rng: np.random.Generator, released: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Logging-policy slates with the exact propensity of each item at its position (S, k)."""
-    slates, logits = draw_logging_slates(config, utility, rng)
+    """Logging-policy slates with the exact propensity of each item at its position (S, k).
+
+    ``released`` as in ``draw_logging_slates``: the world's own policy passes ``World.released(day)``.
+    """
+    slates, logits = draw_logging_slates(config, utility, rng, released)
     return slates, plackett_luce_propensities(softmax_rows(logits), slates)
 
 
@@ -334,9 +391,10 @@ def logging_reference(
     the world's own system moves them.
     """
     utility = world.true_utility(day_index, users)
+    released = world.released(day_index)
     total = np.zeros(len(users))
     for _ in range(draws):
-        slates, _ = draw_logging_slates(world.config, utility, rng)
+        slates, _ = draw_logging_slates(world.config, utility, rng, released)
         total += expected_slate_outcomes(world, day_index, users, slates).value
     return total / draws
 
