@@ -260,3 +260,13 @@ def latest_version(name: str) -> int | None:
     except MlflowException:
         return None
     return max((int(v.version) for v in versions), default=None)
+
+
+def version_tags(name: str, version: int) -> dict[str, str]:
+    return dict(MlflowClient().get_model_version(name, str(version)).tags)
+
+
+def version_run_metrics(name: str, version: int) -> dict[str, float]:
+    """The final metrics of the run that logged a registered version (empty when it has no run)."""
+    run_id = MlflowClient().get_model_version(name, str(version)).run_id
+    return dict(MlflowClient().get_run(run_id).data.metrics) if run_id else {}

@@ -7,8 +7,10 @@ epochs at a lower learning rate follow the day's drift at a fraction of a full r
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 
+import numpy as np
 import pandas as pd
 
 from core import lake
@@ -31,15 +33,28 @@ def finetune_config(base: SASRecTrainConfig) -> SASRecTrainConfig:
 
 
 def finetune_day(
-    model: SASRec, vocabulary: Vocabulary, clicks: pd.DataFrame, day: str, config: SASRecTrainConfig
+    model: SASRec,
+    vocabulary: Vocabulary,
+    clicks: pd.DataFrame,
+    day: str,
+    config: SASRecTrainConfig,
+    categories: Mapping[int, int] | None = None,
 ) -> TrainResult:
-    """Fine-tune on ``day``: ``clicks`` holds every click up to the end of that day."""
+    """Fine-tune on ``day``: ``clicks`` holds every click up to the end of that day.
+
+    A model with item side features also takes in every published item of ``categories`` (the
+    catalogue as of the day), so a new item is known, through its category, before its first click.
+    """
+    start = pd.Timestamp(day, tz="UTC")
     stamps = pd.to_datetime(clicks["ts"], utc=True)
-    today = clicks[stamps.dt.strftime("%Y-%m-%d") == day]
+    today = clicks[(stamps >= start) & (stamps < start + pd.Timedelta(days=1))]
     if today.empty:
         raise ValueError(f"no clicks on {day}: nothing to fine-tune on")
     active = clicks[clicks["user_id"].isin(today["user_id"].unique())]
-    grown, grown_vocabulary = grow_vocabulary(model, vocabulary, clicks["item_id"].unique())
+    items = clicks["item_id"].unique()
+    if model.config.n_categories and categories:
+        items = np.union1d(items, np.fromiter(categories, dtype=np.int64))
+    grown, grown_vocabulary = grow_vocabulary(model, vocabulary, items, categories=categories)
     return train_sasrec(active, finetune_config(config), vocabulary=grown_vocabulary, init=grown, progress=False)
 
 

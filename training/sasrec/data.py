@@ -6,8 +6,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import torch
-from torch.utils.data import Dataset
 
 
 @dataclass(frozen=True)
@@ -77,20 +75,6 @@ def training_windows(sequences: dict[int, np.ndarray], max_len: int, per_user: i
     if not windows:
         return np.zeros((0, max_len + 1), dtype=np.int64)
     return np.stack(windows)
-
-
-class NextItemDataset(Dataset):
-    """(inputs, targets) pairs of next-item prediction."""
-
-    def __init__(self, windows: np.ndarray) -> None:
-        self.windows = torch.as_tensor(windows, dtype=torch.long)
-
-    def __len__(self) -> int:
-        return len(self.windows)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        window = self.windows[index]
-        return window[:-1], window[1:]
 
 
 def split_last_item(sequences: dict[int, np.ndarray]) -> tuple[dict[int, np.ndarray], dict[int, int]]:

@@ -45,10 +45,14 @@ def user_embedding_table(
     clicks: pd.DataFrame,
     version: int,
     batch_size: int = 1024,
+    since: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
     """As-of-day user embeddings: for every (user, day with a click), a row stamped at the next
     midnight holding the embedding of all clicks up to the end of that day, and the distinct
-    items among the last ``RECENT_ITEMS`` clicks (serving filters them out as already seen)."""
+    items among the last ``RECENT_ITEMS`` clicks (serving filters them out as already seen).
+
+    ``since`` keeps only rows stamped at or after it (a backfill over the ranker's window); the
+    histories behind them still start at each user's first click."""
     model.eval()
     frame = clicks[["user_id", "item_id", "ts"]].sort_values(["user_id", "ts"], kind="stable").reset_index(drop=True)
     frame = frame[vocabulary.encode(frame["item_id"].to_numpy()) > 0].reset_index(drop=True)
@@ -60,6 +64,9 @@ def user_embedding_table(
     starts = frame.groupby("user_id").cumcount().to_numpy()[ends]
     users = frame["user_id"].to_numpy()[ends]
     stamps = (days[last_of_day] + pd.Timedelta(days=1)).to_numpy()
+    if since is not None:
+        keep = ((days[last_of_day] + pd.Timedelta(days=1)) >= pd.Timestamp(since)).to_numpy()
+        ends, starts, users, stamps = ends[keep], starts[keep], users[keep], stamps[keep]
 
     vectors = np.zeros((len(ends), model.config.dim), dtype=np.float32)
     recent = [

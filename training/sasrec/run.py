@@ -43,7 +43,8 @@ class SASRecLaunch:
 
     launch: str = "in_process"  # or "subprocess": through the Launcher (Dagster Pipes, torchrun when nproc > 1)
     nproc: int = 1
-    init: str = "scratch"  # or "latest": warm-start from the newest registered SASRec
+    init: str = "scratch"  # or "latest": warm-start from the newest registered SASRec; or "catchup": the
+    # ``sasrec_model`` asset trains a new architecture by a catch-up strategy instead (``training.catchup.run``)
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ def train_and_register_sasrec(
     if launch not in LAUNCHES:
         raise SASRecRefused(f"sasrec_model: unknown launch {launch!r}; use in_process or subprocess")
     if init not in INITS:
-        raise SASRecRefused(f"sasrec_model: unknown init {init!r}; use scratch or latest")
+        raise SASRecRefused(f"sasrec_model: unknown init {init!r}; use scratch, latest or catchup (the catch-up path)")
     if launch == "subprocess" and launcher is None:
         raise SASRecRefused("sasrec_model: launch=subprocess needs a launcher")
     with lake.connect(settings) as con:

@@ -15,7 +15,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
+import shutil
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -24,14 +27,12 @@ import numpy as np
 import pandas as pd
 import torch
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from training.distributed import DistContext, init_distributed, shutdown_distributed
 from training.metrics import ranking_metrics
 from training.sasrec.checkpoint import load_training_state, parameters_sha256, save_checkpoint, save_training_state
 from training.sasrec.data import (
-    NextItemDataset,
     Vocabulary,
     left_pad,
     split_last_item,
@@ -51,6 +52,7 @@ class SASRecTrainConfig:
     n_heads: int = 2
     dropout: float = 0.2
     attn_dropout: float = 0.2
+    ffn_mult: int = 4
     epochs: int = 30
     batch_size: int = 128
     lr: float = 2e-3
@@ -60,6 +62,8 @@ class SASRecTrainConfig:
     seed: int = 0
     exclude_seen: bool = False  # validate without already-seen items (catalogues without repeats)
     windows_per_user: int = 0  # 0: every window of every sequence; n: each user's n newest
+    compile: bool = False  # torch.compile the training step (falls back to eager without a C++ compiler)
+    bf16: bool = False  # bfloat16 autocast where the device supports it natively (else fp32, and the result says so)
 
     def model_config(self, n_items: int) -> SASRecConfig:
         return SASRecConfig(
@@ -70,7 +74,15 @@ class SASRecTrainConfig:
             n_heads=self.n_heads,
             dropout=self.dropout,
             attn_dropout=self.attn_dropout,
+            ffn_mult=self.ffn_mult,
         )
+
+
+BUCKET_BATCHES = 32  # batches sorted together by window length (see ``epoch_batches``)
+
+TrainingLoss = Callable[[torch.nn.Module, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+"""(model, inputs (B, L), next items (B, L), window indices (B,)) -> loss: a custom objective
+such as distillation (``training.catchup.distill``). The default is the model's own cross-entropy."""
 
 
 @dataclass
@@ -82,7 +94,11 @@ class TrainResult:
     fit_s: float = 0.0
     n_sequences: int = 0
     sequences_seen: int = 0  # training windows processed, summed over epochs (compute spent)
+    positions_seen: int = 0  # next-item targets trained on, summed over epochs
+    validation_users: int = 0  # users scored after every epoch (inference compute)
     resumed_from_epoch: int = 0
+    compiled: str = "eager"  # which path ran: "compiled", or "eager" with the reason compile was not used
+    precision: str = "fp32"  # "bf16" when autocast ran, else fp32 (with the reason when bf16 was asked for)
 
     @property
     def best_metrics(self) -> dict[str, float]:
@@ -91,6 +107,10 @@ class TrainResult:
     @property
     def sequences_per_s(self) -> float:
         return self.sequences_seen / self.fit_s if self.fit_s else 0.0
+
+    @property
+    def positions_per_s(self) -> float:
+        return self.positions_seen / self.fit_s if self.fit_s else 0.0
 
 
 def lr_at(step: int, config: SASRecTrainConfig, total_steps: int) -> float:
@@ -113,14 +133,16 @@ def top_k_items(
     out = []
     for start in range(0, len(histories), batch_size):
         chunk = histories[start : start + batch_size]
-        batch = torch.as_tensor(np.stack([left_pad(h, model.config.max_len) for h in chunk]))
+        batch = torch.as_tensor(np.stack([left_pad(h, model.config.max_len) for h in chunk])).to(items.device)
         scores = model.user_vectors(batch) @ items.T
         scores[:, 0] = float("-inf")
         if exclude_seen:
             rows = np.concatenate([np.full(len(h), i) for i, h in enumerate(chunk)]).astype(np.int64)
             cols = np.concatenate(chunk).astype(np.int64)
-            scores[torch.as_tensor(rows), torch.as_tensor(cols)] = float("-inf")
-        out.append(torch.topk(scores, k, dim=1).indices.numpy())
+            scores[torch.as_tensor(rows, device=items.device), torch.as_tensor(cols, device=items.device)] = float(
+                "-inf"
+            )
+        out.append(torch.topk(scores, k, dim=1).indices.cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, k), dtype=np.int64)
 
 
@@ -137,6 +159,68 @@ def validation_ndcg(
     ranked = top_k_items(model, [histories[u] for u in users], k, exclude_seen=exclude_seen)
     metrics = ranking_metrics(ranked, np.arange(len(users)), np.array([targets[u] for u in users]))
     return {"val_ndcg_at_10": metrics.ndcg, "val_hr_at_10": metrics.hit_rate}
+
+
+def _cross_entropy(model: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor, _: object) -> torch.Tensor:
+    return model(inputs, targets)[1]
+
+
+def epoch_batches(
+    n: int, batch_size: int, generator: torch.Generator, context: DistContext, lengths: torch.Tensor | None = None
+) -> list[torch.Tensor]:
+    """This rank's window indices of an epoch, in batches: one shuffled permutation shared by every
+    rank (same generator), padded to a multiple of the world size and dealt out by stride, as
+    ``DistributedSampler`` does. Indexing one tensor per batch keeps Python out of the data path.
+
+    With ``lengths`` (real items per window), windows are bucketed: each run of ``BUCKET_BATCHES``
+    batches is sorted by length before it is cut, and the batches are then shuffled, so a batch
+    holds windows of similar length and the training step can drop their common left padding.
+    """
+    order = torch.randperm(n, generator=generator)
+    if lengths is not None:
+        span = batch_size * context.world_size * BUCKET_BATCHES
+        order = (
+            torch.cat([chunk[torch.argsort(lengths[chunk], stable=True)] for chunk in order.split(span)])
+            if n
+            else order
+        )
+    if context.world_size > 1:
+        padded = math.ceil(n / context.world_size) * context.world_size
+        order = torch.cat([order, order[: padded - n]])[context.rank :: context.world_size]
+    batches = list(order.split(batch_size))
+    if lengths is not None:
+        batches = [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+    return batches
+
+
+def trim_padding(batch: torch.Tensor) -> torch.Tensor:
+    """Drop the columns that are padding in every window of the batch, except the one before the
+    longest window's first item: that padded input's target is the first item, which the untrimmed
+    batch trains on too (at least two columns kept). Padded keys are masked out of every real
+    query and a padded query sees only itself, so the loss is unchanged."""
+    longest = min(batch.size(1), max(2, int((batch != 0).sum(dim=1).max()) + 1))
+    return batch[:, -longest:]
+
+
+def bf16_support(device: str) -> tuple[bool, str]:
+    """Whether bf16 autocast pays off on ``device``: CUDA with bf16, or a CPU with native bf16
+    instructions (AVX512-BF16 / AMX); emulated bf16 on an AVX2 CPU is slower than fp32."""
+    if device.startswith("cuda"):
+        return (True, "bf16") if torch.cuda.is_bf16_supported() else (False, "fp32 (this GPU has no bf16)")
+    if torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        return True, "bf16"
+    return False, "fp32 (no native bf16 on this CPU)"
+
+
+def compile_for_training(model: torch.nn.Module, enabled: bool) -> tuple[torch.nn.Module, str]:
+    """The module the training step calls, and which path that is. ``torch.compile`` needs a C++
+    compiler on CPU; without one training runs eagerly and the result says why."""
+    if not enabled:
+        return model, "eager"
+    compiler = os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++")
+    if not compiler:
+        return model, "eager (no C++ compiler for torch.compile)"
+    return torch.compile(model), "compiled"
 
 
 def _seed_epoch(seed: int, epoch: int) -> torch.Generator:
@@ -156,12 +240,15 @@ def train_sasrec(
     state_path: Path | None = None,
     resume: bool = False,
     init: SASRec | None = None,
+    windows: np.ndarray | None = None,
+    loss_fn: TrainingLoss | None = None,
 ) -> TrainResult:
     """Train on click events (``user_id``, ``item_id``, ``ts``); keeps the best validation epoch.
 
     ``init`` warm-starts from a model whose vocabulary is ``vocabulary`` (see
     ``training.sasrec.warm``). ``state_path`` checkpoints every epoch; ``resume`` continues
-    from it.
+    from it. ``windows`` replaces the windows cut from ``clicks`` (validation still uses each
+    user's last click there); ``loss_fn`` replaces the cross-entropy objective.
     """
     context = context or DistContext()
     vocabulary = vocabulary or Vocabulary.from_items(clicks["item_id"].to_numpy())
@@ -173,30 +260,39 @@ def train_sasrec(
         raise ValueError(f"init model knows {model_config.n_items} items, the vocabulary {len(vocabulary)}")
     sequences = user_sequences(clicks, vocabulary)
     histories, targets = split_last_item(sequences)
-    windows = training_windows(histories, model_config.max_len, config.windows_per_user)
+    if windows is None:
+        windows = training_windows(histories, model_config.max_len, config.windows_per_user)
     if len(windows) == 0:
         raise ValueError("SASRec training needs at least one user with two clicks")
 
     torch.manual_seed(config.seed)
-    model = SASRec(model_config).to(context.device)
+    model = SASRec(model_config)
     if init is not None:
         model.load_state_dict(init.state_dict())
+    model = model.to(context.device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    result = TrainResult(model=model, vocabulary=vocabulary, best_epoch=0, n_sequences=len(windows))
+    result = TrainResult(
+        model=model, vocabulary=vocabulary, best_epoch=0, n_sequences=len(windows), validation_users=len(targets)
+    )
     best_score, best_state, stale, step, first_epoch = -1.0, None, 0, 0, 1
     if resume and state_path is not None and state_path.exists():
         state = load_training_state(state_path, model, optimizer)
         best_score, best_state, stale, step = state["best_score"], state["best_state"], state["stale"], state["step"]
         result.history, result.best_epoch = state["history"], state["best_epoch"]
         result.sequences_seen = state["sequences_seen"]
+        result.positions_seen = state.get("positions_seen", 0)
         first_epoch = result.resumed_from_epoch = state["epoch"] + 1
         if state["stopped"]:
             first_epoch = config.epochs + 1  # the run had already stopped early; nothing left to do
 
     wrapped: torch.nn.Module = DistributedDataParallel(model) if context.is_distributed else model
-    dataset = NextItemDataset(windows)
-    sampler = DistributedSampler(dataset, shuffle=True, seed=config.seed) if context.is_distributed else None
-    total_steps = config.epochs * math.ceil(len(dataset) / (config.batch_size * context.world_size))
+    step_model, result.compiled = compile_for_training(wrapped, config.compile)
+    use_bf16, result.precision = bf16_support(context.device) if config.bf16 else (False, "fp32")
+    windows_t = torch.as_tensor(windows, dtype=torch.long)
+    lengths = (windows_t != 0).sum(dim=1)
+    per_step = config.batch_size * context.world_size
+    total_steps = config.epochs * math.ceil(len(windows_t) / per_step)
+    objective = loss_fn or _cross_entropy
 
     started = time.perf_counter()
     bar = tqdm(
@@ -210,23 +306,29 @@ def train_sasrec(
     stopped = False
     for epoch in bar:
         generator = _seed_epoch(config.seed, epoch)
-        if sampler is not None:
-            sampler.set_epoch(epoch)
-        loader = DataLoader(
-            dataset, batch_size=config.batch_size, shuffle=sampler is None, sampler=sampler, generator=generator
-        )
         wrapped.train()
         losses = []
-        for inputs, next_items in loader:
+        for batch_index in epoch_batches(len(windows_t), config.batch_size, generator, context, lengths):
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(step, config, total_steps)
-            _, loss = wrapped(inputs.to(context.device), next_items.to(context.device))
+            batch = trim_padding(windows_t[batch_index])
+            inputs, next_items = batch[:, :-1].to(context.device), batch[:, 1:].to(context.device)
+            try:
+                with torch.autocast(torch.device(context.device).type, torch.bfloat16, enabled=use_bf16):
+                    loss = objective(step_model, inputs, next_items, batch_index)
+            except Exception as error:  # only a failed compilation falls back, and it says so
+                if step_model is wrapped:
+                    raise
+                step_model, result.compiled = wrapped, f"eager (torch.compile failed: {type(error).__name__})"
+                warnings.warn(f"torch.compile failed, training eagerly instead: {error}", stacklevel=2)
+                loss = objective(step_model, inputs, next_items, batch_index)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
             losses.append(loss.item())
-            result.sequences_seen += len(inputs) * context.world_size
+            result.sequences_seen += len(batch_index) * context.world_size
+            result.positions_seen += int((next_items > 0).sum()) * context.world_size
             step += 1
         record = {
             "epoch": float(epoch),
@@ -259,6 +361,7 @@ def train_sasrec(
                     "best_epoch": result.best_epoch,
                     "stopped": stopped,
                     "sequences_seen": result.sequences_seen,
+                    "positions_seen": result.positions_seen,
                     "train_config": asdict(config),
                 },
             )

@@ -1,0 +1,1 @@
+"""Catch-up: a new architecture overtakes a long-trained incumbent, with its compute counted."""
