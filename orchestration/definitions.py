@@ -5,7 +5,7 @@ import dagster as dg
 from core.settings import RelaySettings, get_settings
 from orchestration.assets import embeddings, evaluation, features, ingest, online_record, ranker, registry
 from orchestration.checks import build_checks
-from orchestration.experiment_jobs import abtest_job, challenger_job, ranker_variant_job
+from orchestration.experiment_jobs import abtest_job, catchup_job, challenger_job, ranker_variant_job
 from orchestration.jobs import (
     continuous_training_job,
     continuous_training_schedule,
@@ -39,6 +39,7 @@ def build_definitions(settings: RelaySettings) -> dg.Definitions:
             continuous_training_job,
             challenger_job,
             ranker_variant_job,
+            catchup_job,
             abtest_job,
             online_record_job,
         ],

@@ -1,18 +1,26 @@
-"""Dagster jobs of the experiment layer: train a named challenger, and run an A/B test.
+"""Dagster jobs of the experiment layer: train a named challenger, catch up with a new
+architecture, and run an A/B test.
 
-Both launch from the UI with config, like the pipeline's jobs. The challenger job re-runs the
+All launch from the UI with config, like the pipeline's jobs. The challenger job re-runs the
 ranker on the last training cycle's inputs with another ``RankerConfig`` and judges it, without
-the ``champion`` asset: a challenger is registered and gated, never promoted by this job.
+the ``champion`` asset: a challenger is registered and gated, never promoted by this job. The
+catch-up job is a whole training cycle whose SASRec is a new architecture trained by a catch-up
+strategy from the champion's; it keeps ``champion``, because a new architecture is adopted the
+way every cycle's candidate is: promoted if, and only if, the gate passes it.
 """
+
+from dataclasses import asdict
 
 import dagster as dg
 import pandas as pd
 
 from experiments.abtest import ABTestConfig, ABTestResult, run_abtest
 from orchestration.resources import LakeResource
+from training.catchup.run import CATCHUP_INIT, CatchupLaunch
 
 CHALLENGER_JOB = "challenger"
 RANKER_VARIANT_JOB = "ranker_variant"
+CATCHUP_JOB = "catchup"
 ABTEST_JOB = "abtest"
 
 challenger_job = dg.define_asset_job(
@@ -25,6 +33,21 @@ ranker_variant_job = dg.define_asset_job(
     RANKER_VARIANT_JOB,
     selection=dg.AssetSelection.assets("ranker_model"),
     description="Train and register a ranker variant on the last cycle's training set; no gate, no promotion.",
+)
+
+
+def catchup_run_config(launch: CatchupLaunch) -> dict:
+    """``sasrec_model``'s config for a catch-up. Dagster replaces an op's config whole, so a run
+    config naming ``sasrec_model`` must say ``init: catchup`` itself: this is that config."""
+    return {"ops": {"sasrec_model": {"config": {"init": CATCHUP_INIT, **asdict(launch)}}}}
+
+
+catchup_job = dg.define_asset_job(
+    CATCHUP_JOB,
+    selection=dg.AssetSelection.assets("training_window").downstream(),
+    config=catchup_run_config(CatchupLaunch()),
+    description="A training cycle whose SASRec is a new architecture trained by a catch-up strategy from the "
+    "champion's (lineage in its metadata): embeddings backfilled, ranker retrained, gated, promoted if it passes.",
 )
 
 

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from core.settings import RelaySettings
 from orchestration.dataclass_config import config_class, from_config
 from orchestration.failures import failure_on
 from orchestration.metadata import floats, preview
@@ -12,6 +13,7 @@ from orchestration.partition_gate import FEATURE_ASSETS, require_usable
 from orchestration.partitions import daily_partitions, partition_days
 from orchestration.resources import FeastResource, LakeResource, MLflowResource
 from quality.partition_gate import INGEST_ASSET, ingested_days
+from training.catchup.run import CATCHUP_INIT, CatchupLaunch, CatchupRun, catch_up_and_register
 from training.cycle_split import cycle_split
 from training.sasrec.continuous import finetune_and_register_sasrec
 from training.sasrec.publish import PublishedEmbeddings, publish_embeddings
@@ -29,9 +31,11 @@ from training.split import SplitConfig, TemporalSplit
 SplitSettings = config_class("SplitSettings", "The temporal split (``SplitConfig``).", SplitConfig)
 SASRecSettings = config_class(
     "SASRecSettings",
-    "``SASRecTrainConfig`` and ``SASRecLaunch``, editable in the launchpad.",
+    "``SASRecTrainConfig`` and ``SASRecLaunch``, editable in the launchpad; with ``init: catchup``, "
+    "the ``catchup_*`` fields (``CatchupLaunch``).",
     SASRecTrainConfig,
     SASRecLaunch,
+    CatchupLaunch,
 )
 
 
@@ -74,13 +78,47 @@ def sasrec_model(
     In-process by default; ``launch: subprocess`` runs the same entrypoint through Dagster
     Pipes (and torchrun when ``nproc`` > 1). Either way every epoch is checkpointed, so a retry
     of the run resumes instead of starting over.
+
+    ``init: catchup`` (the ``catchup`` job) trains the ``catchup_arch`` challenger by the
+    ``catchup_strategy`` instead, with the champion's SASRec as teacher, in process; the
+    architecture brings its own training recipe, so of the other fields only ``seed`` applies.
+    Its lineage (teacher, strategy, compute, the curve) is in the metadata and the registry tags.
     """
     settings, run_id = lake.settings(), context.run.run_id
     train, how = from_config(config, SASRecTrainConfig), from_config(config, SASRecLaunch)
     work, tags = settings.models_dir / f"run-{run_id}", {"dagster.run_id": run_id}
+    if how.init == CATCHUP_INIT:
+        run = _catch_up(context, config, how, train.seed, settings, training_window, work, tags)
+        return dg.Output(run, metadata={**_trained_metadata(run), **_catchup_metadata(run)})
     with failure_on(SASRecRefused):
         run = train_and_register_sasrec(settings, train, how, training_window, work, pipes_launcher(context), tags)
     return dg.Output(run, metadata=_trained_metadata(run))
+
+
+def _catch_up(
+    context: dg.AssetExecutionContext,
+    config: dg.Config,
+    how: SASRecLaunch,
+    seed: int,
+    settings: RelaySettings,
+    split: TemporalSplit,
+    work: Path,
+    tags: dict[str, str],
+) -> CatchupRun:
+    """``sasrec_model`` with ``init: catchup``. A bad name or launch fails the step with the
+    reason (the choices), not a stack trace."""
+    if (how.launch, how.nproc) != ("in_process", 1):
+        raise dg.Failure(description="sasrec_model: init=catchup trains in process (launch: in_process, nproc: 1)")
+    with failure_on(ValueError):
+        catchup = from_config(config, CatchupLaunch).config(seed=seed)
+    with failure_on(SASRecRefused):
+        run = catch_up_and_register(settings, catchup, split, work, tags)
+    context.log.info(
+        f"catch-up: relay-sasrec v{run.version}, {run.arch} by {run.strategy}, incumbent v{run.teacher_version}, "
+        f"{run.cpu_s:.1f} CPU-s; validation NDCG@10 {run.best_metrics.get('val_ndcg_at_10', float('nan')):.4f} "
+        f"(incumbent on the same users {run.incumbent_val_ndcg_at_10:.4f})"
+    )
+    return run
 
 
 def _trained_metadata(run: SASRecRun) -> dict[str, object]:
@@ -93,6 +131,19 @@ def _trained_metadata(run: SASRecRun) -> dict[str, object]:
         **floats({f"best_{k}": v for k, v in run.best_metrics.items()}),
         "fit_s": run.fit_s,
         "parameters": run.parameters,
+    }
+
+
+def _catchup_metadata(run: CatchupRun) -> dict[str, object]:
+    return {
+        "catchup_arch": run.arch,
+        "catchup_strategy": run.strategy,
+        "teacher_version": run.teacher_version if run.teacher_version is not None else "none",
+        "cpu_s": round(run.cpu_s, 2),
+        "flops": dg.MetadataValue.float(run.flops),
+        "incumbent_val_ndcg_at_10": dg.MetadataValue.float(run.incumbent_val_ndcg_at_10),
+        "mlflow_run_id": run.run_id,
+        "curve": dg.MetadataValue.path(run.curve),
     }
 
 

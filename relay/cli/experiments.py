@@ -1,4 +1,6 @@
-"""``relay abtest``: a frozen treatment against the champion in the simulated world."""
+"""``relay abtest``: a frozen treatment against the champion in the simulated world; ``relay
+explore``: the champion's exploration log; ``relay catchup``: a new SASRec architecture trained
+by a catch-up strategy and run through the rest of the cycle."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from relay.cli.console import console, load_settings
 
 if TYPE_CHECKING:
     from experiments.abtest import ABTestResult
+    from orchestration.experiment_runner import CatchupOutcome
 
 
 def abtest(
@@ -109,3 +112,63 @@ def explore(
             "explore for more days to judge closer ones",
             soft_wrap=True,
         )
+
+
+def catchup(
+    arch: str = typer.Option(
+        ..., help="The challenger's architecture, e.g. sasrec_side (training/catchup/architectures.py)."
+    ),
+    strategy: str = typer.Option(
+        ..., help="How it catches up with the champion's SASRec: scratch, recent, distill, transfer or combined."
+    ),
+    recent_days: int = typer.Option(None, min=1, help="Days trained on by recent/transfer (true targets: distill)."),
+    replay_days: int = typer.Option(None, min=1, help="Days the teacher's soft targets reach back (combined)."),
+) -> None:
+    """Train a new SASRec architecture by a catch-up strategy, the champion's SASRec as teacher,
+    then run the rest of the cycle on it through Dagster: embeddings backfilled over the ranker's
+    window, the ranker retrained on them, the promotion gate (promoted only if it passes)."""
+    from training.catchup.run import CatchupLaunch
+
+    given = {"catchup_recent_days": recent_days, "catchup_replay_days": replay_days}
+    launch = CatchupLaunch(
+        catchup_arch=arch, catchup_strategy=strategy, **{k: v for k, v in given.items() if v is not None}
+    )
+    try:
+        launch.config()
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from error
+    settings = load_settings()
+    from orchestration.experiment_runner import run_catchup
+
+    console.rule(f"catch-up: {arch} by {strategy}, the champion's SASRec as teacher")
+    try:
+        outcome = run_catchup(settings, launch)
+    except RuntimeError as error:  # a step other than the gate failed: nothing new serves
+        console.print(f"[red]{error}[/red]", soft_wrap=True)
+        raise typer.Exit(1) from error
+    print_catchup(outcome)
+
+
+def print_catchup(outcome: CatchupOutcome) -> None:
+    sasrec, ranker, evaluation, decision = outcome.sasrec, outcome.ranker, outcome.evaluation, outcome.decision
+    teacher = f"v{sasrec.teacher_version}" if sasrec.teacher_version is not None else "none"
+    table = Table(title=f"catch-up: relay-sasrec v{sasrec.version} ({sasrec.arch} by {sasrec.strategy})")
+    table.add_column("")
+    table.add_column("value", justify="right")
+    rows = {
+        "teacher (incumbent relay-sasrec)": teacher,
+        "validation NDCG@10 (challenger)": f"{sasrec.best_metrics.get('val_ndcg_at_10', float('nan')):.4f}",
+        "validation NDCG@10 (incumbent, same users)": f"{sasrec.incumbent_val_ndcg_at_10:.4f}",
+        "training CPU-seconds": f"{sasrec.cpu_s:,.1f}",
+        "training FLOPs": f"{sasrec.flops:.3g}",
+        "sequences trained": f"{sasrec.sequences:,}",
+        "embedding version": str(outcome.embedding_version),
+        "ranker version": f"v{ranker.version}",
+    }
+    for name, value in rows.items():
+        table.add_row(name, value)
+    console.print(table)
+    console.print(f"curve: {sasrec.curve} (MLflow run {sasrec.run_id})", soft_wrap=True)
+    console.print(f"gate: {evaluation.gate} ({evaluation.reason})", soft_wrap=True)
+    verdict = "PROMOTED" if decision.promoted else "KEPT CHAMPION"
+    console.print(f"[bold]{verdict}[/bold]: {decision.reason}; Dagster run {outcome.run_id}", soft_wrap=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from relay.cli.experiments import abtest, explore
+from relay.cli.experiments import abtest, catchup, explore
 from relay.cli.importing import import_app
 from relay.cli.models import report, rollback
 from relay.cli.pipeline import demo, repair, run_pipeline
@@ -25,6 +25,7 @@ app.command("repair")(repair)
 app.command("report")(report)
 app.command("abtest")(abtest)
 app.command("explore")(explore)
+app.command("catchup")(catchup)
 app.command("rollback")(rollback)
 app.command("ui")(ui)
 app.command("serve")(serve)

@@ -8,6 +8,7 @@ import pytest
 
 from orchestration.dataclass_config import config_class, from_config
 from orchestration.definitions import all_assets
+from training.catchup.run import CatchupLaunch
 from training.ranker.lgbm import RankerConfig
 from training.sasrec.run import SASRecLaunch
 from training.sasrec.train import SASRecTrainConfig
@@ -15,7 +16,7 @@ from training.split import SplitConfig
 
 SOURCES = {
     "training_window": (SplitConfig,),
-    "sasrec_model": (SASRecTrainConfig, SASRecLaunch),
+    "sasrec_model": (SASRecTrainConfig, SASRecLaunch, CatchupLaunch),
     "ranker_model": (RankerConfig,),
 }
 

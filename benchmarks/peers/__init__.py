@@ -1,0 +1,1 @@
+"""Peer implementations measured beside Relay's own benchmarks, each in its own virtualenv."""
