@@ -26,7 +26,6 @@ from core import lake
 from core.events import read_events
 from core.settings import RelaySettings
 from training import registry
-from training.catchup.compute import Compute
 from training.catchup.strategies import CatchupConfig, CatchupResult, catch_up
 from training.sasrec.checkpoint import save_checkpoint
 from training.sasrec.data import Vocabulary, split_last_item, user_sequences
@@ -231,14 +230,3 @@ def catch_up_and_register(
         registered = registry.log_sasrec(checkpoint, settings.sasrec_model_name)
     registry.tag_version(settings.sasrec_model_name, registered.version, run.lineage)
     return replace(run, version=registered.version, run_id=registered.run_id, sha256=digest)
-
-
-__all__ = [
-    "CATCHUP_INIT",
-    "CatchupLaunch",
-    "CatchupRun",
-    "Compute",
-    "catch_up_and_register",
-    "incumbent_version",
-    "recorded_compute",
-]
