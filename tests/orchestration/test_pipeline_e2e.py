@@ -76,9 +76,7 @@ def test_every_asset_materialized_and_checks_passed(pipeline):
         for check in spec_set.check_specs
         if check.asset_key != dg.AssetKey("online_record")
     }
-    assert checks == expected | {
-        "check_promotion_gate": True
-    }
+    assert checks == expected | {"check_promotion_gate": True}
     assert len(checks) == 1 + 12 + 3 + 1  # contract, statistical rules, feature contracts, scores
 
 
