@@ -12,15 +12,7 @@ from training.sasrec.fast_ops import Dropout, dropout, linear_cross_entropy
 from training.sasrec.model import SASRec, SASRecConfig
 from training.sasrec.train import compile_for_training, epoch_batches, trim_padding
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors gain nothing from intra-op threads; on a busy shared machine the thread pool's
-    waiting made each step ~50x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # --- linear_cross_entropy -------------------------------------------------------------------
