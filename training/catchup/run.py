@@ -15,10 +15,6 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
@@ -142,6 +138,11 @@ def plot_curve(result: CatchupResult, incumbent_ndcg: float, incumbent_fit_s: fl
     """Validation NDCG@10 per epoch against the challenger's cumulative CPU-seconds."""
     epochs = [int(h["epoch"]) for h in result.history]
     spent = [result.compute.cpu_s * e / max(epochs) for e in epochs]
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # here, not at import: definitions load this module
+
     fig, ax = plt.subplots(figsize=(7, 4.5))
     ax.plot(spent, [h["val_ndcg_at_10"] for h in result.history], marker="o", label=f"{result.config.strategy}")
     if not math.isnan(incumbent_ndcg):
