@@ -38,7 +38,7 @@ from training.sasrec.train import SASRecTrainConfig, train_sasrec
 class HistoryConfig:
     """The world and the incumbent's life. ``eval_days`` daily evaluations end the history."""
 
-    n_users: int = 1500
+    n_users: int = 3000
     n_items: int = 1100
     n_days: int = 365
     new_items_per_day: int = 2
