@@ -114,7 +114,8 @@ def test_the_last_day_and_the_default_are_unchanged():
     )
     assert (len(frame), int((frame["event_type"] == "click").sum()), int(frame["item_id"].sum())) == (201, 11, 3025)
     assert frame["item_id"].head(5).tolist() == [19, 5, 8, 30, 26]
-    assert frame["propensity"].sum() == pytest.approx(25.310595244, abs=1e-8)
+    # numpy's SIMD exp/log differ in the last bits between CPUs (AVX2 vs AVX-512): 1e-7 relative.
+    assert frame["propensity"].sum() == pytest.approx(25.3105952, rel=1e-7)
 
 
 def test_world_saved_before_new_items_loads_with_none(tmp_path):
