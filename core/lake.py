@@ -15,6 +15,7 @@ import duckdb
 import pandas as pd
 
 from core import atomic
+from core.days import iso_day
 from core.settings import RelaySettings
 
 EVENTS = "events"
@@ -57,7 +58,7 @@ CREATE VIEW accepted_events AS
 
 
 def partition_dir(table_dir: Path, day: str) -> Path:
-    return table_dir / f"date={day}"
+    return table_dir / f"date={iso_day(day)}"
 
 
 def write_partition(table_dir: Path, day: str, frame: pd.DataFrame) -> Path:

@@ -10,10 +10,11 @@ from pathlib import Path
 import pandas as pd
 
 from core import atomic
+from core.days import iso_day
 
 
 def partition_path(landing_dir: Path, day: date | str) -> Path:
-    return landing_dir / f"{day if isinstance(day, str) else day.isoformat()}.parquet"
+    return landing_dir / f"{iso_day(day) if isinstance(day, str) else day.isoformat()}.parquet"
 
 
 def write_partition(landing_dir: Path, day: date | str, frame: pd.DataFrame) -> Path:

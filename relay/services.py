@@ -23,11 +23,12 @@ def _bin(name: str) -> str:
 
 
 def mlflow_server_command(settings: RelaySettings, port: int | None = None) -> list[str]:
-    """Production: a Postgres backend, artifacts proxied by the server into ``<home>/mlflow/artifacts``.
+    """Production: a Postgres backend, artifacts proxied by the server into ``<home>/mlflow/artifacts``;
+    its DSN (with the password) travels in ``MLFLOW_BACKEND_STORE_URI`` (``service_env``), never on the
+    command line, which every user of the machine can read in ``ps``.
     Embedded: the same SQLite file and artifact folder the pipeline writes (a UI over them)."""
     if settings.profile == "production":
-        storage = ["--backend-store-uri", settings.database_url("mlflow"), "--artifacts-destination"]
-        storage.append(str(settings.artifact_root))
+        storage = ["--artifacts-destination", str(settings.artifact_root)]
     else:
         storage = ["--backend-store-uri", settings.tracking_uri, "--default-artifact-root"]
         storage.append(settings.artifact_root.as_uri())
@@ -68,6 +69,7 @@ def service_env(settings: RelaySettings) -> dict[str, str]:
     }
     if settings.profile == "production":
         env["RELAY_DAGSTER_PG_URL"] = settings.database_url("dagster")
+        env["MLFLOW_BACKEND_STORE_URI"] = settings.database_url("mlflow")  # read by `mlflow server`
     return env
 
 

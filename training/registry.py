@@ -22,6 +22,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
+from core.digest import sha256_file
 from core.lineage import artifact_digests, git_commit, verify_digests
 from core.settings import RelaySettings
 from training.ranker.bundle import META_FILE, TWO_STAGE, RankerBundle
@@ -108,7 +109,8 @@ def wait_until_ready(name: str, version: int, timeout_s: float = 120.0) -> Model
 
 
 def log_sasrec(checkpoint: Path, registered_name: str) -> RegisteredModel:
-    """Log the checkpoint as a pyfunc in the active run and register it."""
+    """Log the checkpoint as a pyfunc in the active run and register it, tagging the version with
+    the checkpoint's sha256 so ``load_sasrec`` can refuse bytes that changed after registration."""
     run = mlflow.active_run()
     if run is None:
         raise RuntimeError("log_sasrec needs an active MLflow run")
@@ -121,6 +123,7 @@ def log_sasrec(checkpoint: Path, registered_name: str) -> RegisteredModel:
     )
     version = int(info.registered_model_version)
     wait_until_ready(registered_name, version)
+    tag_version(registered_name, version, {f"{DIGEST_TAG}{checkpoint.name}": sha256_file(checkpoint)})
     return RegisteredModel(registered_name, version, run.info.run_id)
 
 
@@ -155,26 +158,46 @@ class ArtifactTampered(RuntimeError):
     """A registered artifact's bytes differ from the sha256 recorded when it was registered."""
 
 
-def load_verified_ranker(name: str, version: int | str) -> tuple[RankerBundle, int]:
-    """Download a ranker version (a number or ``@alias``), verify every file's sha256 against the
-    version's lineage tags, then load it. Refuses tampered or unrecorded artifacts."""
+def _model_version(name: str, version: int | str) -> ModelVersion:
+    """A registered version by number or ``@alias``."""
     client = MlflowClient()
     if str(version).startswith("@"):
-        model_version = client.get_model_version_by_alias(name, str(version)[1:])
-    else:
-        model_version = client.get_model_version(name, str(version))
+        return client.get_model_version_by_alias(name, str(version)[1:])
+    return client.get_model_version(name, str(version))
+
+
+def recorded_digests(model_version: ModelVersion) -> dict[str, str]:
+    """The sha256 of every artifact file, as tagged at registration. A version without them is
+    refused: its bytes cannot be checked, so it is treated like a tampered one."""
     expected = {
         key[len(DIGEST_TAG) :]: value for key, value in model_version.tags.items() if key.startswith(DIGEST_TAG)
     }
     if not expected:
-        raise ArtifactTampered(f"{name} v{model_version.version} has no recorded artifact digests; refusing to load it")
-    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{model_version.version}"))
-    bundle_dir = next(path.parent for path in local.rglob(META_FILE))
-    problems = verify_digests(bundle_dir, expected)
+        raise ArtifactTampered(
+            f"{model_version.name} v{model_version.version} has no recorded artifact digests; refusing to load it"
+        )
+    return expected
+
+
+def verify_artifacts(model_version: ModelVersion, directory: Path, expected: dict[str, str]) -> None:
+    """Raise ``ArtifactTampered`` naming every file whose bytes differ from the recorded sha256
+    (or that is missing, or was added)."""
+    problems = verify_digests(directory, expected)
     if problems:
         raise ArtifactTampered(
-            f"{name} v{model_version.version} artifacts do not match their lineage: " + "; ".join(problems)
+            f"{model_version.name} v{model_version.version} artifacts do not match their lineage: "
+            + "; ".join(problems)
         )
+
+
+def load_verified_ranker(name: str, version: int | str) -> tuple[RankerBundle, int]:
+    """Download a ranker version (a number or ``@alias``), verify every file's sha256 against the
+    version's lineage tags, then load it. Refuses tampered or unrecorded artifacts."""
+    model_version = _model_version(name, version)
+    expected = recorded_digests(model_version)
+    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{model_version.version}"))
+    bundle_dir = next(path.parent for path in local.rglob(META_FILE))
+    verify_artifacts(model_version, bundle_dir, expected)
     return RankerBundle.load(bundle_dir), int(model_version.version)
 
 
@@ -214,18 +237,19 @@ def promote(name: str, version: int) -> int | None:
 
 
 def load_ranker(name: str, version: int | str) -> RankerBundle:
-    """Load a registered ranker bundle; ``version`` may be a number or ``@alias``."""
-    reference = f"models:/{name}{version}" if str(version).startswith("@") else f"models:/{name}/{version}"
-    model = mlflow.pyfunc.load_model(reference)
-    wrapper = model.unwrap_python_model()
-    if not isinstance(wrapper, RankerPyfunc) or wrapper.bundle is None:
-        raise TypeError(f"{reference} is not a Relay ranker bundle")
-    return wrapper.bundle
+    """Load a registered ranker bundle; ``version`` may be a number or ``@alias``. Verified like
+    ``load_verified_ranker``: no path loads a ranker whose bytes changed after registration."""
+    return load_verified_ranker(name, version)[0]
 
 
 def load_sasrec(name: str, version: int) -> tuple[SASRec, Vocabulary]:
-    path = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}")
+    """Download a SASRec version, verify its checkpoint against the sha256 tagged at registration,
+    then load the weights only (never the pickled pyfunc wrapper)."""
+    model_version = _model_version(name, version)
+    expected = recorded_digests(model_version)
+    path = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{model_version.version}")
     checkpoint = next(Path(path).rglob("*.pt"))
+    verify_artifacts(model_version, checkpoint.parent, expected)
     model, vocabulary, _ = load_checkpoint(checkpoint)
     return model, vocabulary
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -13,14 +14,24 @@ from core.schema import empty_raw_logs
 from core.settings import RelaySettings, record_dataset
 from features.build import day_range
 from ingest.importers.convert import CATALOG_DURATION_S, Converted, dense_ids, interactions_to_raw_logs
+from ingest.importers.guard import (
+    DEFAULT_MAX_ROW_BYTES,
+    ImportRejected,
+    open_regular_file,
+    refuse_formula_ids,
+    row_label,
+    scan_csv,
+    shown,
+)
 from ingest.importers.movielens import fetch_wheel, load
 from quality.records import record_override
 
 HISTORICAL_THRESHOLDS = """\
 # Written by `relay import`: this data directory holds a historical dump, not a live feed.
 # In a dump a day is often one user rating dozens of items in one sitting, or nobody at all:
-# the rules that model a steady live stream would flag every such day. They are off here;
-# the contract, duplicates, late/future timestamps, nulls and unit shifts still guard the data.
+# the rules that model a steady live stream (who is active, which items are popular) would flag
+# every such day. They are off here; the contract, duplicates, late/future timestamps, nulls,
+# unit shifts, repeated partitions, reused ids and the relationships between events still guard it.
 volume: {enabled: false}
 partial_partition: {enabled: false}
 single_value_share: {enabled: false}
@@ -28,6 +39,10 @@ constant_columns: {enabled: false}
 categorical_drift: {enabled: false}
 numeric_drift: {enabled: false}
 unknown_ids: {enabled: false}
+item_popularity: {enabled: false}
+user_distribution: {enabled: false}
+active_users: {enabled: false}
+user_activity: {enabled: false}
 """
 
 
@@ -70,6 +85,71 @@ def import_movielens(settings: RelaySettings, negatives: int = 4, seed: int = 0)
     return converted
 
 
+TS_UNITS = ("s", "ms", "us", "ns")
+MAX_SPAN_DAYS = 50 * 366  # one empty partition lands per day in between: a stray year-9999 stamp is not a log
+
+
+def _source_name(path: Path) -> str:
+    """The file's stem as a safe folder name: ``...csv`` must not name ``imports/..``."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", Path(path).stem).strip("_") or "import"
+
+
+def _columns_by_option(
+    user_col: str, item_col: str, ts_col: str, rating_col: str | None, category_col: str | None
+) -> dict[str, str]:
+    """Each column the command names, keyed by the option that named it (errors cite the option)."""
+    named = {"--user-col": user_col, "--item-col": item_col, "--ts-col": ts_col}
+    optional = {"--rating-col": rating_col, "--category-col": category_col}
+    return named | {option: column for option, column in optional.items() if column is not None}
+
+
+def _listed(columns: list[str]) -> str:
+    return f"[{', '.join(shown(column) for column in columns)}]"
+
+
+def _read_guarded_csv(path: Path, options: dict[str, str], max_row_bytes: int) -> tuple[pd.DataFrame, bool]:
+    """The file's rows after the byte-level guards, the named columns present and at least one row;
+    also whether line numbers equal row numbers (for the errors that name a row)."""
+    with open_regular_file(path) as stream:
+        scanned = scan_csv(stream, str(path), max_row_bytes)
+        missing = {option: column for option, column in options.items() if column not in scanned.header}
+        if missing:
+            names = ", ".join(f"{shown(column)} ({option})" for option, column in missing.items())
+            raise ImportRejected(
+                f"{path}: no column(s) {_listed(list(missing.values()))}: {names}; "
+                f"the file has {_listed(scanned.header[:50])}"
+            )
+        if not scanned.rows:
+            raise ImportRejected(f"{path}: no rows")
+        stream.seek(0)
+        try:
+            return pd.read_csv(stream, encoding="utf-8"), scanned.lines_match_rows
+        except (pd.errors.ParserError, UnicodeDecodeError) as error:
+            raise ImportRejected(f"{path}: {error}") from None
+
+
+def _timestamps(raw: pd.DataFrame, path: Path, ts_col: str, ts_unit: str | None, lines_match_rows: bool) -> pd.Series:
+    """UTC stamps; an unparseable one or a span of more than ``MAX_SPAN_DAYS`` is refused with its row."""
+    if ts_unit is not None and ts_unit not in TS_UNITS:
+        raise ImportRejected(f"--ts-unit must be one of {', '.join(TS_UNITS)}; got {shown(ts_unit)}")
+    values = pd.to_numeric(raw[ts_col], errors="coerce") if ts_unit else raw[ts_col]
+    ts = pd.to_datetime(values, unit=ts_unit, utc=True, errors="coerce")
+    if ts.isna().any():
+        index = int(np.flatnonzero(ts.isna().to_numpy())[0])
+        raise ImportRejected(
+            f"{path}, {row_label(index, lines_match_rows)}, column {shown(ts_col)} (--ts-col): "
+            f"{shown(raw[ts_col].iloc[index])} is not a timestamp ({int(ts.isna().sum())} unparseable timestamps)"
+        )
+    span = (ts.max() - ts.min()).days
+    if span > MAX_SPAN_DAYS:
+        late = row_label(int(ts.to_numpy().argmax()), lines_match_rows)
+        raise ImportRejected(
+            f"{path}, column {shown(ts_col)} (--ts-col): the stamps span {span:,} days "
+            f"(more than {MAX_SPAN_DAYS:,}); the latest, {ts.max()}, is on {late}"
+        )
+    return ts
+
+
 def import_csv(
     settings: RelaySettings,
     path: Path,
@@ -81,19 +161,16 @@ def import_csv(
     ts_unit: str | None = None,
     negatives: int = 4,
     seed: int = 0,
+    max_row_bytes: int = DEFAULT_MAX_ROW_BYTES,
 ) -> Converted:
     """Any interaction log: ids may be arbitrary strings (mapped to 1..N, mappings kept), the
-    timestamp epoch numbers (``ts_unit``) or ISO text (assumed UTC when naive)."""
-    raw = pd.read_csv(path)
-    needed = [c for c in (user_col, item_col, ts_col, rating_col, category_col) if c]
-    missing = [c for c in needed if c not in raw.columns]
-    if missing:
-        raise ValueError(f"{path}: no column(s) {missing}; the file has {list(raw.columns)}")
-    if raw.empty:
-        raise ValueError(f"{path}: no rows")
-    ts = pd.to_datetime(raw[ts_col], unit=ts_unit, utc=True) if ts_unit else pd.to_datetime(raw[ts_col], utc=True)
-    if ts.isna().any():
-        raise ValueError(f"{path}: column {ts_col!r} has {int(ts.isna().sum())} unparseable timestamps")
+    timestamp epoch numbers (``ts_unit``) or ISO text (assumed UTC when naive). Hostile files are
+    refused before anything lands (``ingest.importers.guard``)."""
+    options = _columns_by_option(user_col, item_col, ts_col, rating_col, category_col)
+    raw, lines_match_rows = _read_guarded_csv(path, options, max_row_bytes)
+    ids = {option: options[option] for option in ("--user-col", "--item-col", "--category-col") if option in options}
+    refuse_formula_ids(raw, ids, str(path), lines_match_rows)
+    ts = _timestamps(raw, path, ts_col, ts_unit, lines_match_rows)
     users, user_map = dense_ids(raw[user_col])
     items, item_map = dense_ids(raw[item_col])
     interactions = pd.DataFrame({"user_id": users, "item_id": items, "ts": ts})
@@ -111,7 +188,7 @@ def import_csv(
             "duration_s": CATALOG_DURATION_S,
         }
     )
-    source = Path(path).stem
+    source = _source_name(path)
     converted = interactions_to_raw_logs(interactions, catalog, negatives=negatives, seed=seed, source=source)
     mappings = settings.root / "imports" / source
     mappings.mkdir(parents=True, exist_ok=True)

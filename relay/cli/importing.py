@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from core.settings import RelaySettings
+from ingest.importers.guard import DEFAULT_MAX_ROW_BYTES
 from relay.cli.console import console, load_settings
 
 if TYPE_CHECKING:
@@ -47,15 +48,21 @@ def import_csv_file(
     ts_unit: str = typer.Option(None, help="Epoch unit of --ts-col: s, ms, us or ns."),
     negatives: int = typer.Option(4, min=0, help="Unclicked impressions sampled per interaction (0: clicks only)."),
     seed: int = typer.Option(0),
+    max_row_bytes: int = typer.Option(
+        DEFAULT_MAX_ROW_BYTES, min=1, help="Refuse a row longer than this many bytes (without reading the rest)."
+    ),
 ) -> None:
-    """Any interaction log you bring."""
+    """Any interaction log you bring.
+
+    Refused, with the file, line and column: a symlink, FIFO, device or directory instead of a
+    regular file; a row over --max-row-bytes; NUL bytes or non-UTF-8 text; an id that starts with
+    = + - @ and is not a number (a spreadsheet formula: refused, not rewritten)."""
     from ingest.importers.run import import_csv
 
     settings = load_settings()
     try:
-        converted = import_csv(
-            settings, path, user_col, item_col, ts_col, rating_col, category_col, ts_unit, negatives, seed
-        )
+        columns = (user_col, item_col, ts_col, rating_col, category_col)
+        converted = import_csv(settings, path, *columns, ts_unit, negatives, seed, max_row_bytes)
     except ValueError as error:
         raise typer.BadParameter(str(error)) from error
     _report_import(converted, settings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import shutil
 
@@ -9,9 +10,22 @@ import typer
 
 from relay.cli.console import load_settings
 
+LOOPBACK = "127.0.0.1"
+
+
+def exposure_warning(host: str) -> str | None:
+    """The line to print when ``host`` is reachable from other machines: the API has no authentication."""
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return None
+    except ValueError:
+        if host == "localhost":
+            return None
+    return f"serving on {host}: the API has no authentication of its own; put an authenticating proxy in front"
+
 
 def serve(
-    host: str = "127.0.0.1",
+    host: str = typer.Option(LOOPBACK, help="Bind address (loopback by default; see infra/README.md, Threat model)."),
     port: int = 8000,
     workers: int = typer.Option(1, min=1, help="Worker processes (each loads the champion and polls its alias)."),
 ) -> None:
@@ -20,6 +34,8 @@ def serve(
     Serving knobs come from RELAY_SERVING_* (see serving/options.py)."""
     import uvicorn
 
+    if warning := exposure_warning(host):
+        typer.echo(warning, err=True)
     settings = load_settings()
     if workers == 1:
         from serving.app import create_app

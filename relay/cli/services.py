@@ -43,14 +43,19 @@ def services_up(
     dagster_port: int = typer.Option(3000, help="Dagster webserver port (MLflow: RELAY_MLFLOW_PORT)."),
 ) -> None:
     """Start the services in the background and wait until they answer (creates the production databases)."""
+    from psycopg2 import Error as DatabaseError
+    from rich.markup import escape
+
+    from core.redact import redact
     from relay import services
 
     settings = load_settings()
     try:
         states = services.up(settings, only=only, dagster_port=dagster_port)
-    except (ValueError, RuntimeError, TimeoutError) as error:
-        console.print(f"[red]{error}[/red]")
-        raise typer.Exit(1) from error
+    except (ValueError, RuntimeError, TimeoutError, OSError, DatabaseError) as error:
+        # psycopg2 echoes a malformed DSN, password included, in its message: never print it raw.
+        console.print(f"[red]{type(error).__name__}: {escape(redact(str(error)))}[/red]", soft_wrap=True)
+        raise typer.Exit(1) from None
     for name, state in states.items():
         if state["running"]:
             console.print(f"{name:18} pid {state['pid']:<8} {state.get('url') or ''}  log {state['log']}")

@@ -68,7 +68,13 @@ def incident(
         return
     if day is None:
         raise typer.BadParameter("--date is required", param_hint="--date")
+    from core.days import iso_day
     from simulator.inject import inject_incident
+
+    try:
+        iso_day(day)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="'--date'") from error
 
     try:
         console.print(f"[red]injected[/red] {inject_incident(load_settings(), kind, day, seed)}")
