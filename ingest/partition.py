@@ -17,8 +17,10 @@ from core import atomic, lake
 from core.landing import catalog_path, partition_path, read_landed_day
 from core.settings import RelaySettings
 from quality.contracts import ItemCatalog
+from quality.identity import event_ids_stored_elsewhere
 from quality.profile import profile_partition
 from quality.records import override_for, write_profile
+from quality.thresholds import thresholds_for
 from quality.validation import (
     IngestPolicy,
     PartitionVerdict,
@@ -29,7 +31,9 @@ from quality.validation import (
 )
 
 
-def ingest_day(settings: RelaySettings, day: str, policy: IngestPolicy | None = None) -> PartitionVerdict:
+def ingest_day(
+    settings: RelaySettings, day: str, policy: IngestPolicy | None = None, durations: pd.Series | None = None
+) -> PartitionVerdict:
     path = partition_path(settings.landing_dir, day)
     if not path.exists():
         raw = pd.DataFrame()
@@ -54,7 +58,11 @@ def ingest_day(settings: RelaySettings, day: str, policy: IngestPolicy | None = 
             reason=f"accepted by override of {override['given_by']} ({override['reason']}); was: {verdict.reason}",
         )
     deduped = raw.loc[~exact_duplicates(raw)] if len(raw) else raw
-    write_profile(settings, profile_partition(raw, deduped, day))
+    profile = profile_partition(raw, deduped, day, durations)
+    if "event_id" in deduped.columns:
+        window = thresholds_for(settings)["reference"]["window_days"]
+        profile["stored_elsewhere"] = event_ids_stored_elsewhere(settings, day, deduped["event_id"], window)
+    write_profile(settings, profile)
     store_verdict(settings, verdict)
     return verdict
 
@@ -84,6 +92,15 @@ def publish_catalog(settings: RelaySettings) -> pd.DataFrame:
     return frame
 
 
+def catalog_durations(settings: RelaySettings) -> pd.Series | None:
+    """Seconds per item id from the landed catalogue (None before one lands), for the timespent rule."""
+    source = catalog_path(settings.landing_dir)
+    if not source.exists():
+        return None
+    catalog = pd.read_parquet(source, columns=["item_id", "duration_s"])
+    return catalog.drop_duplicates("item_id").set_index("item_id")["duration_s"]
+
+
 @dataclass(frozen=True)
 class IngestBatch:
     """The verdicts of one run over many partitions, with the accounting summed."""
@@ -103,9 +120,9 @@ def ingest_days(
 ) -> IngestBatch:
     """Ingest each day in order (reporting ``progress(done, total)``), then refresh the lake's
     catalogue view, so a day and a multi-year backfill take the same path."""
-    verdicts = []
+    verdicts, durations = [], catalog_durations(settings)
     for day in days:
-        verdicts.append(ingest_day(settings, day))
+        verdicts.append(ingest_day(settings, day, durations=durations))
         if progress is not None:
             progress(len(verdicts), len(days))
     lake.refresh_catalog(settings)

@@ -10,9 +10,10 @@ from feature_repo.tables import FEATURE_TABLES
 from orchestration.assets.online_record import build_online_record_check
 from orchestration.partitions import daily_partitions, partition_days
 from orchestration.resources import LakeResource
+from quality.all_rules import RULES
 from quality.contract_checks import check_accounting, check_feature_partitions
 from quality.partition_gate import INGEST_ASSET
-from quality.rules import RULES, RuleResult
+from quality.rule_result import RuleResult
 
 
 def _to_check_result(results: list[tuple[str, RuleResult]]) -> dg.AssetCheckResult:

@@ -15,7 +15,7 @@ from core import lake
 from core.settings import RelaySettings
 from quality.contracts import ItemFeatures, UserCategoryFeatures, UserFeatures, partition_window
 from quality.records import write_check_result
-from quality.rules import RuleResult
+from quality.rule_result import RuleResult
 
 FEATURE_CONTRACTS: dict[str, type[pa.DataFrameModel]] = {
     "user_features": UserFeatures,

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from quality.contracts import partition_window
+from quality.semantic_profile import semantic_profile
 
 NUMERIC_COLUMNS = ("propensity", "timespent_s", "position")
 CATEGORICAL_COLUMNS = ("event_type",)
@@ -45,8 +46,11 @@ def _key(value: Any) -> str:
     return json.dumps(value.item() if hasattr(value, "item") else value, default=str)
 
 
-def profile_partition(landed: pd.DataFrame, deduped: pd.DataFrame, day: str) -> dict[str, Any]:
-    """Numbers the statistical rules need about one partition."""
+def profile_partition(
+    landed: pd.DataFrame, deduped: pd.DataFrame, day: str, durations: pd.Series | None = None
+) -> dict[str, Any]:
+    """Numbers the statistical and semantic rules need about one partition (``durations``: the
+    catalogue's seconds per item id, for the timespent rule)."""
     rows = len(deduped)
     profile: dict[str, Any] = {
         "date": day,
@@ -103,4 +107,5 @@ def profile_partition(landed: pd.DataFrame, deduped: pd.DataFrame, day: str) -> 
     if "item_id" in deduped.columns:
         ids = pd.to_numeric(deduped["item_id"], errors="coerce").dropna()
         profile["item_ids"] = np.unique(ids.astype("int64")).tolist()
+    profile["semantic"] = semantic_profile(deduped, durations)
     return profile

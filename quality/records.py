@@ -15,7 +15,7 @@ import pandas as pd
 
 from core import lake
 from core.settings import RelaySettings
-from quality.rules import RuleResult
+from quality.rule_result import RuleResult
 
 PROFILES = "profiles"
 CHECKS = "checks"

@@ -8,34 +8,15 @@ metrics carry the numbers it saw (they become Dagster check metadata).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
 
 import numpy as np
 
-Profile = dict[str, Any]
-Thresholds = dict[str, dict[str, Any]]
+from quality.rule_result import Profile, RuleResult, Thresholds, failed, passed
+
 NEEDS_REFERENCE = True
 PSI_EPSILON = 1e-4
 SKIP_SHARE_COLUMNS = ("event_id", "ts", "session_id")
-
-
-@dataclass(frozen=True)
-class RuleResult:
-    passed: bool
-    description: str
-    column: str | None = None
-    metrics: dict[str, float | str] = field(default_factory=dict)
-
-
-def _ok(day: str, what: str, metrics: dict | None = None) -> RuleResult:
-    return RuleResult(True, f"partition {day}: {what}", None, metrics or {})
-
-
-def _fail(day: str, column: str | None, what: str, metrics: dict) -> RuleResult:
-    where = f"column {column}: " if column else ""
-    return RuleResult(False, f"partition {day}: {where}{what}", column, metrics)
 
 
 def volume(profile: Profile, reference: list[Profile], t: Thresholds) -> RuleResult:
@@ -47,8 +28,8 @@ def volume(profile: Profile, reference: list[Profile], t: Thresholds) -> RuleRes
     ratio = rows / median if median else float("inf")
     metrics = {"rows_landed": rows, "reference_median": median, "ratio": ratio, "same_weekday_days": len(same)}
     if t["volume"]["min_ratio"] <= ratio <= t["volume"]["max_ratio"]:
-        return _ok(day, f"{rows} rows, {ratio:.2f}x the reference median", metrics)
-    return _fail(day, "event_id", f"{rows} rows landed, {ratio:.2f}x the same-weekday median {median:.0f}", metrics)
+        return passed(day, f"{rows} rows, {ratio:.2f}x the reference median", metrics)
+    return failed(day, "event_id", f"{rows} rows landed, {ratio:.2f}x the same-weekday median {median:.0f}", metrics)
 
 
 def null_fraction(profile: Profile, reference: list[Profile], t: Thresholds) -> RuleResult:
@@ -62,9 +43,9 @@ def null_fraction(profile: Profile, reference: list[Profile], t: Thresholds) -> 
         if excess > 0 and (worst is None or excess > worst[3]):
             worst = (column, share, allowed, excess)
     if worst is None:
-        return _ok(day, "null fractions within the reference")
+        return passed(day, "null fractions within the reference")
     column, share, allowed, _ = worst
-    return _fail(
+    return failed(
         day, column, f"{share:.2%} nulls, above the allowed {allowed:.2%}", {"null_fraction": share, "allowed": allowed}
     )
 
@@ -95,9 +76,9 @@ def single_value_share(profile: Profile, reference: list[Profile], t: Thresholds
         ):
             worst = (column, value, allowed, share)
     if worst is None:
-        return _ok(day, "no value dominates a column beyond the reference")
+        return passed(day, "no value dominates a column beyond the reference")
     column, value, allowed, share = worst
-    return _fail(
+    return failed(
         day,
         column,
         f"value {value} makes up {share:.2%} of rows (reference at most {allowed:.2%})",
@@ -113,10 +94,10 @@ def constant_columns(profile: Profile, reference: list[Profile], t: Thresholds) 
         if distinct <= 1 and profile["rows"] > 1 and all(p["distinct"].get(column, 0) > 1 for p in reference)
     ]
     if not constant:
-        return _ok(day, "no column became constant")
+        return passed(day, "no column became constant")
     column = constant[0]
     value = profile["top_values"][column][0][0] if profile["top_values"].get(column) else "null"
-    return _fail(
+    return failed(
         day,
         column,
         f"constant (every row is {value}) but varies on every reference day",
@@ -136,9 +117,9 @@ def range_shift(profile: Profile, reference: list[Profile], t: Thresholds) -> Ru
             if factor > limit and (worst is None or factor > worst[4]):
                 worst = (column, stat, now[stat], float(np.median(past)), factor)
     if worst is None:
-        return _ok(day, f"medians and p99s within {limit}x of the reference")
+        return passed(day, f"medians and p99s within {limit}x of the reference")
     column, stat, value, past, factor = worst
-    return _fail(
+    return failed(
         day,
         column,
         f"{stat} {value:.4g} is {value / past:.4g}x the reference {past:.4g} (unit or range shift)",
@@ -158,9 +139,9 @@ def categorical_drift(profile: Profile, reference: list[Profile], t: Thresholds)
         if distance > limit and (worst is None or distance > worst[1]):
             worst = (column, distance, key, shares.get(key, 0.0), pooled[key])
     if worst is None:
-        return _ok(day, f"category shares within L-inf {limit} of the reference")
+        return passed(day, f"category shares within L-inf {limit} of the reference")
     column, distance, key, now, past = worst
-    return _fail(
+    return failed(
         day,
         column,
         f"L-inf drift {distance:.3f}: '{key}' is {now:.2%} vs {past:.2%} in the reference",
@@ -185,9 +166,9 @@ def numeric_drift(profile: Profile, reference: list[Profile], t: Thresholds) -> 
         if value > limit and (worst is None or value > worst[1]):
             worst = (column, value)
     if worst is None:
-        return _ok(day, f"PSI within {limit} for every numeric column")
+        return passed(day, f"PSI within {limit} for every numeric column")
     column, value = worst
-    return _fail(day, column, f"PSI {value:.3f} against the reference (limit {limit})", {"psi": value})
+    return failed(day, column, f"PSI {value:.3f} against the reference (limit {limit})", {"psi": value})
 
 
 def unknown_ids(profile: Profile, reference: list[Profile], t: Thresholds) -> RuleResult:
@@ -197,8 +178,8 @@ def unknown_ids(profile: Profile, reference: list[Profile], t: Thresholds) -> Ru
     share = len(ids - known) / max(len(ids), 1)
     metrics = {"unknown_item_ids": len(ids - known), "distinct_item_ids": len(ids), "share": share}
     if share <= t["unknown_ids"]["max_share"]:
-        return _ok(day, f"{share:.2%} of item ids are new", metrics)
-    return _fail(day, "item_id", f"{share:.2%} of distinct item ids never appeared in the reference window", metrics)
+        return passed(day, f"{share:.2%} of item ids are new", metrics)
+    return failed(day, "item_id", f"{share:.2%} of distinct item ids never appeared in the reference window", metrics)
 
 
 def _rate_rule(
@@ -209,8 +190,8 @@ def _rate_rule(
         rate = count / max(profile["rows_landed"], 1)
         metrics = {count_key: count, "rate": rate, "max_rate": t[name]["max_rate"]}
         if rate <= t[name]["max_rate"]:
-            return _ok(day, f"{count} {what}", metrics)
-        return _fail(
+            return passed(day, f"{count} {what}", metrics)
+        return failed(
             day, column, f"{count} {what} ({rate:.2%} of rows landed, limit {t[name]['max_rate']:.2%})", metrics
         )
 
@@ -232,8 +213,8 @@ def partial_partition(profile: Profile, reference: list[Profile], t: Thresholds)
         "expected_hours": int((expected >= limits["min_expected_rows"]).sum()),
     }
     if len(missing) <= limits["max_missing_hours"]:
-        return _ok(day, "every expected hour has events", metrics)
-    return _fail(
+        return passed(day, "every expected hour has events", metrics)
+    return failed(
         day,
         "ts",
         f"no events in hours {missing[0]:02d}-{missing[-1]:02d} UTC ({len(missing)} hours) that normally have them",
@@ -256,20 +237,3 @@ RULES: dict[str, tuple[Callable[[Profile, list[Profile], Thresholds], RuleResult
     "future_timestamps": (future_timestamps, not NEEDS_REFERENCE),
     "partial_partition": (partial_partition, NEEDS_REFERENCE),
 }
-
-
-def evaluate(name: str, profile: Profile, reference: list[Profile], thresholds: Thresholds) -> RuleResult:
-    rule, needs_reference = RULES[name]
-    if not thresholds[name].get("enabled", True):
-        return _ok(profile["date"], f"{name} is disabled here (quality_thresholds.yaml)", {"disabled": 1})
-    minimum = thresholds["reference"]["min_days"]
-    if needs_reference and len(reference) < minimum:
-        return _ok(
-            profile["date"],
-            f"insufficient reference ({len(reference)} good days < {minimum}); not evaluated",
-            {"reference_days": len(reference)},
-        )
-    result = rule(profile, reference, thresholds)
-    return RuleResult(
-        result.passed, result.description, result.column, {**result.metrics, "reference_days": len(reference)}
-    )

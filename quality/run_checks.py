@@ -6,9 +6,10 @@ from datetime import date, timedelta
 
 from core import lake
 from core.settings import RelaySettings
+from quality.all_rules import evaluate
 from quality.partition_gate import INGEST_ASSET
 from quality.records import read_profiles, write_check_result
-from quality.rules import RuleResult, evaluate
+from quality.rule_result import RuleResult
 from quality.thresholds import thresholds_for
 
 

@@ -8,22 +8,10 @@ from typing import Any
 
 import yaml
 
+from quality.all_rules import RULES
+
 DEFAULT_PATH = Path(__file__).resolve().parent / "thresholds.yaml"
-REQUIRED = (
-    "reference",
-    "volume",
-    "null_fraction",
-    "single_value_share",
-    "constant_columns",
-    "range_shift",
-    "categorical_drift",
-    "numeric_drift",
-    "unknown_ids",
-    "duplicate_rate",
-    "late_events",
-    "future_timestamps",
-    "partial_partition",
-)
+REQUIRED = ("reference", *RULES)
 
 
 @lru_cache(maxsize=8)

@@ -7,6 +7,8 @@ import pytest
 
 from core import lake
 from core.settings import RelaySettings
+from feature_repo.tables import FEATURE_TABLES
+from quality.all_rules import RULES
 from simulator.simulate import simulate
 from simulator.world import WorldConfig
 from tests.pipeline import materialize_days
@@ -35,6 +37,6 @@ def test_thirty_normal_days_raise_no_alarm(tmp_path, world):
         evaluated = con.execute("SELECT count(*) FROM checks").fetchone()[0]
         usable = con.execute("SELECT count(*) FROM partition_status WHERE usable").fetchone()[0]
     assert alarms == [], f"{len(alarms)} false alarms over {world.n_days} normal days: {alarms[:5]}"
-    assert evaluated == world.n_days * 16  # contract + 12 rules on events, 3 feature-table contracts
+    assert evaluated == world.n_days * (1 + len(RULES) + len(FEATURE_TABLES))  # contract, every rule, feature tables
     assert usable == world.n_days
     assert run.success

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from quality import rules
+from quality import all_rules, rules
 from quality.profile import profile_partition
 from quality.thresholds import load_thresholds
 from tests.conftest import raw_rows
@@ -125,7 +125,7 @@ def test_partial_partition_counts_missing_expected_hours():
 
 
 def test_rules_wait_for_a_reference():
-    result = rules.evaluate("volume", profile("2026-01-19", rows_landed=1), REFERENCE[:2], T)
+    result = all_rules.evaluate("volume", profile("2026-01-19", rows_landed=1), REFERENCE[:2], T)
     assert result.passed and "insufficient reference (2 good days < 3)" in result.description
 
 
@@ -156,7 +156,7 @@ def test_a_deployment_can_lay_its_thresholds_over_the_defaults(settings):
     merged = thresholds_for(settings)
     assert merged["duplicate_rate"]["max_rate"] == 0.5
     assert merged["volume"]["min_ratio"] == T["volume"]["min_ratio"]  # untouched keys keep their default
-    result = rules.evaluate("volume", profile("2026-01-19", rows_landed=1), REFERENCE, merged)
+    result = all_rules.evaluate("volume", profile("2026-01-19", rows_landed=1), REFERENCE, merged)
     assert result.passed and "disabled" in result.description
     (settings.root / "quality_thresholds.yaml").write_text("volumes: {}\n")
     with pytest.raises(ValueError, match="unknown sections"):
