@@ -3,6 +3,11 @@
 Each incident is what a real feed does on a bad day. Landing incidents rewrite the landing
 file (the previous version is kept in ``landing/_superseded``); ``feature_fanout`` corrupts a
 stored feature table partition, as a buggy writer appending instead of replacing would.
+
+The semantic incidents keep every column well-typed, in range and ordinary in its marginal
+distribution; they are about the wrong entities or from the wrong time. Some need more than
+the day's rows: the catalogue (``needs_catalog``), or the landed partition ``history_days``
+earlier, which ``simulator.inject`` reads and passes in.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-Corruption = Callable[[pd.DataFrame, np.random.Generator], pd.DataFrame]
+Corruption = Callable[..., pd.DataFrame]  # (frame, rng, [catalog=], [earlier=]) -> the corrupted frame
 
 
 @dataclass(frozen=True)
@@ -22,6 +27,8 @@ class Incident:
     description: str
     corrupt: Corruption
     target: str = "landing"  # or "user_features"
+    needs_catalog: bool = False  # corrupt() takes catalog= (item_id, category, duration_s)
+    history_days: int = 0  # corrupt() takes earlier=, the landed partition this many days before
 
 
 def _some(frame: pd.DataFrame, rng: np.random.Generator, share: float) -> np.ndarray:
@@ -124,6 +131,109 @@ def _feature_fanout(frame, rng):
     return pd.concat([frame, frame.iloc[_some(frame, rng, 0.10)]], ignore_index=True)
 
 
+def _stale_item_dictionary(frame, rng, *, catalog):
+    """Every item id maps to the next id of its own category: categories, id set and shares
+    are unchanged, but no id means its item any more."""
+    mapping = {}
+    for _, items in catalog.sort_values("item_id").groupby("category")["item_id"]:
+        ids = items.to_numpy()
+        mapping.update(zip(ids, np.roll(ids, -1), strict=True))
+    return frame.assign(item_id=frame["item_id"].map(mapping).fillna(frame["item_id"]).astype("int64"))
+
+
+def _repeated_partition(frame, rng, *, earlier):
+    """Last week's file re-sent as today's: its rows, dates moved forward, ids made fresh."""
+    if earlier.empty:
+        raise ValueError("repeated_partition needs a non-empty partition 7 days earlier")
+    shift = frame["ts"].dt.normalize().iloc[0] - earlier["ts"].dt.normalize().iloc[0]
+    stamp = (earlier["ts"].iloc[0] + shift).strftime("%Y%m%d")
+    return earlier.assign(
+        ts=earlier["ts"] + shift,
+        event_id=[f"r{stamp}-{i:07d}" for i in range(len(earlier))],
+        session_id=earlier["session_id"].astype(str) + f"-r{stamp}",
+    ).reset_index(drop=True)
+
+
+def _reused_event_ids(frame, rng, *, earlier):
+    """5% of events carry ids already used yesterday (a producer's id counter restarted)."""
+    out = frame.copy()
+    rows = _some(out, rng, 0.05)[: len(earlier)]
+    out.loc[out.index[rows], "event_id"] = earlier["event_id"].to_numpy()[: len(rows)]
+    return out
+
+
+def _detached_clicks(frame, rng):
+    """The click logger lost the session: clicks arrive with session ids no impression has."""
+    clicks = frame["event_type"] == "click"
+    return frame.assign(session_id=np.where(clicks, frame["session_id"].astype(str) + "-click", frame["session_id"]))
+
+
+def _clicks_clock_skew(frame, rng):
+    """The click service's clock runs an hour behind (a daylight-saving bug): clicks now precede
+    their impressions. Clicks before 01:00 stay, so the partition's day is still right."""
+    late = (frame["event_type"] == "click") & (frame["ts"].dt.hour >= 1)
+    return frame.assign(ts=frame["ts"].where(~late, frame["ts"] - pd.Timedelta(hours=1)))
+
+
+def _background_timespent(frame, rng, *, catalog):
+    """5% of clicks count time in a background tab: timespent becomes 10x the item's duration,
+    still within the contract's range."""
+    out = frame.copy()
+    clicks = out.index[out["event_type"] == "click"]
+    rows = clicks[_some(out.loc[clicks], rng, 0.05)]
+    duration = out.loc[rows, "item_id"].map(catalog.set_index("item_id")["duration_s"])
+    out.loc[rows, "timespent_s"] = np.minimum((10.0 * duration).round(1), 86_400.0)
+    return out
+
+
+def _session_per_user(frame, rng):
+    """Session ids keyed by user and day (a cookie-less producer): one "session" spans a user's day."""
+    day = frame["ts"].dt.strftime("%Y%m%d")
+    return frame.assign(session_id="u" + frame["user_id"].astype(str) + "-" + day)
+
+
+def _positions_beyond_slate(frame, rng):
+    """A pager bug logs 10% of slates as the next page: positions 11-20 on slates of 10."""
+    sessions = frame["session_id"].unique()
+    paged = set(rng.choice(sessions, size=max(1, len(sessions) // 10), replace=False))
+    shifted = frame["session_id"].isin(paged)
+    width = int(frame["position"].max())
+    return frame.assign(position=frame["position"].where(~shifted, frame["position"] + width))
+
+
+def _foreign_user_ids(frame, rng):
+    """Another app's user ids land in this feed: every id is valid, none is one of our users."""
+    return frame.assign(user_id=frame["user_id"] + 10_000_000)
+
+
+def _rotated_user_ids(frame, rng):
+    """User ids rotated by half the id range (an off-by-N join): all are known users, the wrong ones."""
+    n = int(frame["user_id"].max())
+    return frame.assign(user_id=(frame["user_id"] - 1 + n // 2) % n + 1)
+
+
+def _crawler_traffic(frame, rng):
+    """Five known users' accounts run a crawler: each adds impressions worth 10% of the day, in
+    slates of 10 consecutive impressions, so no single id dominates a column and every row is
+    well formed."""
+    impressions = frame[frame["event_type"] == "impression"].sort_values("ts", kind="stable")
+    bots = rng.choice(frame["user_id"].unique(), size=5, replace=False)
+    slates = max(1, round(len(frame) * 0.10 / 10))
+    copies = []
+    for bot in bots:
+        starts = rng.integers(0, max(1, len(impressions) - 10), size=slates)
+        rows = impressions.iloc[(starts[:, None] + np.arange(10)).ravel() % len(impressions)]
+        copies.append(
+            rows.assign(
+                user_id=bot,
+                position=np.tile(np.arange(1, 11), slates),
+                session_id=np.repeat([f"crawl-{bot}-{k}" for k in range(slates)], 10),
+                event_id=[f"crawl-{bot}-{i}" for i in range(len(rows))],
+            )
+        )
+    return pd.concat([frame, *copies], ignore_index=True).sort_values("ts", kind="stable").reset_index(drop=True)
+
+
 INCIDENTS: dict[str, Incident] = {
     incident.name: incident
     for incident in [
@@ -152,11 +262,56 @@ INCIDENTS: dict[str, Incident] = {
         Incident(
             "feature_fanout", "user_features gains duplicate keys that fan out joins", _feature_fanout, "user_features"
         ),
+        Incident(
+            "stale_item_dictionary",
+            "item ids remapped through a stale dictionary within each category",
+            _stale_item_dictionary,
+            needs_catalog=True,
+        ),
+        Incident(
+            "repeated_partition",
+            "the partition repeats the rows of 7 days earlier, dates shifted",
+            _repeated_partition,
+            history_days=7,
+        ),
+        Incident(
+            "reused_event_ids", "5% of event ids were already stored yesterday", _reused_event_ids, history_days=1
+        ),
+        Incident("detached_clicks", "clicks carry session ids no impression has", _detached_clicks),
+        Incident("clicks_clock_skew", "click timestamps are an hour early", _clicks_clock_skew),
+        Incident(
+            "background_timespent",
+            "5% of clicks report 10x the item's duration",
+            _background_timespent,
+            needs_catalog=True,
+        ),
+        Incident("session_per_user", "session ids are per user and day", _session_per_user),
+        Incident("positions_beyond_slate", "10% of slates are logged as the next page", _positions_beyond_slate),
+        Incident("foreign_user_ids", "user ids come from another app's id space", _foreign_user_ids),
+        Incident("rotated_user_ids", "user ids are rotated by half the id range", _rotated_user_ids),
+        Incident("crawler_traffic", "five accounts add 10% of the day's events each", _crawler_traffic),
     ]
 }
 
 
-def apply_incident(name: str, frame: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+def apply_incident(
+    name: str,
+    frame: pd.DataFrame,
+    seed: int = 0,
+    catalog: pd.DataFrame | None = None,
+    earlier: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Corrupt ``frame``; ``catalog`` and ``earlier`` are required by the incidents that need them."""
     if name not in INCIDENTS:
         raise KeyError(f"unknown incident {name!r}; known: {', '.join(INCIDENTS)}")
-    return INCIDENTS[name].corrupt(frame.reset_index(drop=True), np.random.default_rng(seed))
+    incident = INCIDENTS[name]
+    context: dict[str, pd.DataFrame] = {}
+    if incident.needs_catalog:
+        if catalog is None:
+            raise ValueError(f"incident {name} needs the item catalogue")
+        context["catalog"] = catalog
+    if incident.history_days:
+        if earlier is None:
+            raise ValueError(f"incident {name} needs the partition {incident.history_days} days earlier")
+        context["earlier"] = earlier.reset_index(drop=True)
+    return incident.corrupt(frame.reset_index(drop=True), np.random.default_rng(seed), **context)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pandas as pd
 
 from core import lake
-from core.landing import read_partition, write_partition
+from core.landing import catalog_path, partition_path, read_partition, write_partition
 from core.settings import RelaySettings
 from simulator.generate import generate_day
 from simulator.incidents import INCIDENTS, apply_incident
@@ -21,7 +21,9 @@ def inject_incident(settings: RelaySettings, name: str, day: str, seed: int = 0)
         raise KeyError(f"unknown incident {name!r}; `relay incident --list` shows the kinds")
     incident = INCIDENTS[name]
     if incident.target == "landing":
-        corrupted = apply_incident(name, read_partition(settings.landing_dir, day), seed)
+        catalog = pd.read_parquet(catalog_path(settings.landing_dir)) if incident.needs_catalog else None
+        earlier = _earlier_partition(settings, day, incident.history_days) if incident.history_days else None
+        corrupted = apply_incident(name, read_partition(settings.landing_dir, day), seed, catalog, earlier)
         path = write_partition(settings.landing_dir, day, corrupted)
     else:
         directory = settings.features_dir / incident.target
@@ -30,6 +32,13 @@ def inject_incident(settings: RelaySettings, name: str, day: str, seed: int = 0)
             raise FileNotFoundError(f"{incident.target} has no partition {day}; run the data job for it first")
         path = lake.write_partition(directory, day, apply_incident(name, pd.read_parquet(source), seed))
     return f"{name} ({incident.description}) -> {path}"
+
+
+def _earlier_partition(settings: RelaySettings, day: str, days_before: int) -> pd.DataFrame:
+    earlier = (date.fromisoformat(day) - timedelta(days=days_before)).isoformat()
+    if not partition_path(settings.landing_dir, earlier).exists():
+        raise FileNotFoundError(f"this incident re-sends partition {earlier}, which has not landed")
+    return read_partition(settings.landing_dir, earlier)
 
 
 def reland_day(settings: RelaySettings, day: str) -> str:

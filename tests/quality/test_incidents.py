@@ -48,6 +48,18 @@ EXPECTED = {
     "distribution_shift": ("check_numeric_drift", "timespent_s"),
     "swapped_ids": ("check_unknown_ids", "item_id"),
     "feature_fanout": ("check_user_features_contract", "user_id"),
+    # Semantic: well-typed, in range and ordinary per column, but about the wrong entities or time.
+    "stale_item_dictionary": ("check_item_popularity", "item_id"),
+    "repeated_partition": ("check_repeated_partition", "event_id"),
+    "reused_event_ids": ("check_reused_event_ids", "event_id"),
+    "detached_clicks": ("check_orphan_clicks", "session_id"),
+    "clicks_clock_skew": ("check_click_before_impression", "ts"),
+    "background_timespent": ("check_overlong_timespent", "timespent_s"),
+    "session_per_user": ("check_long_sessions", "session_id"),
+    "positions_beyond_slate": ("check_slate_positions", "position"),
+    "foreign_user_ids": ("check_active_users", "user_id"),
+    "rotated_user_ids": ("check_user_activity", "user_id"),
+    "crawler_traffic": ("check_user_distribution", "user_id"),
 }
 DOWNSTREAM = {"user_features", "item_features", "online_features"}
 PROBE_USERS = [{"user_id": u} for u in range(1, 21)]
