@@ -12,6 +12,7 @@ from orchestration.partitions import daily_partitions, partition_days
 from orchestration.resources import LakeResource
 from quality.all_rules import RULES
 from quality.contract_checks import check_accounting, check_feature_partitions
+from quality.feature_checks import check_constant_features
 from quality.partition_gate import INGEST_ASSET
 from quality.rule_result import RuleResult
 
@@ -96,6 +97,20 @@ def _feature_check(table: str, partitions_def: dg.PartitionsDefinition) -> dg.As
     return _check
 
 
+def _constant_features_check(table: str, partitions_def: dg.PartitionsDefinition) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=table,
+        name=f"check_{table}_constant_features",
+        partitions_def=partitions_def,
+        blocking=True,
+        description=f"No {table} feature is constant for every entity after varying in each previous partition.",
+    )
+    def _check(context: dg.AssetCheckExecutionContext, lake: LakeResource) -> dg.AssetCheckResult:
+        return _to_check_result(check_constant_features(lake.settings(), table, partition_days(context)))
+
+    return _check
+
+
 def build_checks(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetChecksDefinition]:
     """Every check over ``partitions_def``: a check's partitions are fixed when it is defined
     (Dagster has no public way to rebind them), so the definitions build their own."""
@@ -106,6 +121,7 @@ def build_checks(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetChecks
             _contract_check(partitions_def),
             *(_rule_check(rule, partitions_def) for rule in RULES),
             *(_feature_check(table, partitions_def) for table in FEATURE_TABLES),
+            *(_constant_features_check(table, partitions_def) for table in FEATURE_TABLES),
             build_online_record_check(partitions_def),
         ]
 

@@ -131,6 +131,11 @@ def _feature_fanout(frame, rng):
     return pd.concat([frame, frame.iloc[_some(frame, rng, 0.10)]], ignore_index=True)
 
 
+def _constant_feature(frame, rng):
+    """A refactor of the 30-day click count returns 0 for everyone: every value is in range."""
+    return frame.assign(user_clicks_30d=0)
+
+
 def _stale_item_dictionary(frame, rng, *, catalog):
     """Every item id maps to the next id of its own category: categories, id set and shares
     are unchanged, but no id means its item any more."""
@@ -261,6 +266,12 @@ INCIDENTS: dict[str, Incident] = {
         Incident("swapped_ids", "user_id and item_id are swapped", _swapped_ids),
         Incident(
             "feature_fanout", "user_features gains duplicate keys that fan out joins", _feature_fanout, "user_features"
+        ),
+        Incident(
+            "constant_feature",
+            "user_clicks_30d is 0 for every user after a code change",
+            _constant_feature,
+            "user_features",
         ),
         Incident(
             "stale_item_dictionary",

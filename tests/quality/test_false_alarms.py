@@ -37,6 +37,7 @@ def test_thirty_normal_days_raise_no_alarm(tmp_path, world):
         evaluated = con.execute("SELECT count(*) FROM checks").fetchone()[0]
         usable = con.execute("SELECT count(*) FROM partition_status WHERE usable").fetchone()[0]
     assert alarms == [], f"{len(alarms)} false alarms over {world.n_days} normal days: {alarms[:5]}"
-    assert evaluated == world.n_days * (1 + len(RULES) + len(FEATURE_TABLES))  # contract, every rule, feature tables
+    # the contract and every rule on events; per feature table its contract and constant features
+    assert evaluated == world.n_days * (1 + len(RULES) + 2 * len(FEATURE_TABLES))
     assert usable == world.n_days
     assert run.success

@@ -60,6 +60,8 @@ EXPECTED = {
     "foreign_user_ids": ("check_active_users", "user_id"),
     "rotated_user_ids": ("check_user_activity", "user_id"),
     "crawler_traffic": ("check_user_distribution", "user_id"),
+    # Feature level: valid row by row, broken as a table.
+    "constant_feature": ("check_user_features_constant_features", "user_clicks_30d"),
 }
 DOWNSTREAM = {"user_features", "item_features", "online_features"}
 PROBE_USERS = [{"user_id": u} for u in range(1, 21)]
