@@ -16,6 +16,7 @@ from quality.partition_gate import INGEST_ASSET, ingested_days
 from training.catchup.run import CATCHUP_INIT, CatchupLaunch, CatchupRun, catch_up_and_register
 from training.cycle_split import cycle_split
 from training.sasrec.continuous import finetune_and_register_sasrec
+from training.sasrec.divergence import TrainingDiverged
 from training.sasrec.publish import PublishedEmbeddings, publish_embeddings
 from training.sasrec.run import (
     Launcher,
@@ -90,7 +91,7 @@ def sasrec_model(
     if how.init == CATCHUP_INIT:
         run = _catch_up(context, config, how, train.seed, settings, training_window, work, tags)
         return dg.Output(run, metadata={**_trained_metadata(run), **_catchup_metadata(run)})
-    with failure_on(SASRecRefused):
+    with failure_on(SASRecRefused, TrainingDiverged):
         run = train_and_register_sasrec(settings, train, how, training_window, work, pipes_launcher(context), tags)
     return dg.Output(run, metadata=_trained_metadata(run))
 
@@ -111,7 +112,7 @@ def _catch_up(
         raise dg.Failure(description="sasrec_model: init=catchup trains in process (launch: in_process, nproc: 1)")
     with failure_on(ValueError):
         catchup = from_config(config, CatchupLaunch).config(seed=seed)
-    with failure_on(SASRecRefused):
+    with failure_on(SASRecRefused, TrainingDiverged):
         run = catch_up_and_register(settings, catchup, split, work, tags)
     context.log.info(
         f"catch-up: relay-sasrec v{run.version}, {run.arch} by {run.strategy}, incumbent v{run.teacher_version}, "
@@ -193,7 +194,7 @@ def sasrec_daily(
     settings = lake.settings()
     (day,) = partition_days(context)
     require_usable(settings, [day], f"sasrec_daily for {day}")
-    with failure_on(SASRecRefused):
+    with failure_on(SASRecRefused, TrainingDiverged):
         tuned = finetune_and_register_sasrec(settings, day)
     return dg.MaterializeResult(metadata=_fine_tune_metadata(tuned))
 

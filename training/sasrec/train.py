@@ -39,6 +39,7 @@ from training.sasrec.data import (
     training_windows,
     user_sequences,
 )
+from training.sasrec.divergence import check_batch_loss, check_epoch_losses
 from training.sasrec.model import SASRec, SASRecConfig
 
 
@@ -328,6 +329,7 @@ def train_sasrec(
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
             losses.append(loss.item())
+            check_batch_loss(losses[-1], epoch, step, losses[-2] if len(losses) > 1 else None)
             result.sequences_seen += len(batch_index) * context.world_size
             result.positions_seen += int((next_items > 0).sum()) * context.world_size
             step += 1
@@ -337,6 +339,7 @@ def train_sasrec(
             **validation_ndcg(model, histories, targets, exclude_seen=config.exclude_seen),
         }
         result.history.append(record)
+        check_epoch_losses([r["train_loss"] for r in result.history])
         bar.set_postfix(loss=f"{record['train_loss']:.3f}", val_ndcg=f"{record['val_ndcg_at_10']:.4f}")
         if on_epoch and context.is_main:
             on_epoch(record)
