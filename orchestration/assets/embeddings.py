@@ -15,6 +15,7 @@ from orchestration.resources import FeastResource, LakeResource, MLflowResource
 from quality.partition_gate import INGEST_ASSET, ingested_days
 from training.catchup.run import CATCHUP_INIT, CatchupLaunch, CatchupRun, catch_up_and_register
 from training.cycle_split import cycle_split
+from training.sasrec.collapse import EmbeddingsCollapsed
 from training.sasrec.continuous import finetune_and_register_sasrec
 from training.sasrec.divergence import TrainingDiverged
 from training.sasrec.publish import PublishedEmbeddings, publish_embeddings
@@ -161,7 +162,8 @@ def sasrec_embeddings(
     The champion's embedding version is refreshed with the same histories, so the model that
     keeps serving sees today's users too.
     """
-    published = publish_embeddings(lake.settings(), feast.store(), sasrec_model.version, training_window)
+    with failure_on(EmbeddingsCollapsed):
+        published = publish_embeddings(lake.settings(), feast.store(), sasrec_model.version, training_window)
     return dg.Output(published.version, metadata=_published_metadata(published))
 
 

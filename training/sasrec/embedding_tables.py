@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 
+import numpy as np
 import pandas as pd
 from feast import FeatureStore
 
@@ -14,6 +15,7 @@ from feature_repo.tables import embedding_dir
 from feature_repo.views import item_embedding_view_name, user_embedding_view_name
 from features.feast_store import apply_repo
 from quality.contracts import ItemEmbeddings, UserEmbeddings
+from training.sasrec.collapse import check_not_collapsed
 from training.sasrec.data import Vocabulary
 from training.sasrec.embed import item_embedding_table, user_embedding_table
 from training.sasrec.model import SASRec
@@ -47,6 +49,7 @@ def write_embedding_tables(
     unless ``valid_from`` is None (a refresh of an existing version's user histories)."""
     directory = embedding_dir(settings.embeddings_dir, version)
     users = UserEmbeddings.validate(user_embedding_table(model, vocabulary, clicks, version), lazy=True)
+    check_not_collapsed(np.stack(users["user_embedding"].to_numpy()), version)
     _write(directory, "user_embeddings.parquet", users)
     item_rows = len(vocabulary)
     if valid_from is not None:
