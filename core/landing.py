@@ -8,6 +8,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from core import atomic
 from core.days import iso_day
@@ -25,11 +27,13 @@ def write_partition(landing_dir: Path, day: date | str, frame: pd.DataFrame) -> 
     """
     landing_dir.mkdir(parents=True, exist_ok=True)
     target = partition_path(landing_dir, day)
-    if target.exists():
-        keep = superseded_dir(landing_dir)
-        keep.mkdir(parents=True, exist_ok=True)
-        os.replace(target, keep / f"{target.stem}.{datetime.now(UTC):%Y%m%dT%H%M%S%f}.parquet")
-    atomic.write_parquet(frame, target)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    with atomic.atomic_path(target) as tmp:
+        pq.write_table(table, tmp)
+        if target.exists():  # a hard link keeps the old delivery; the day is never missing, even if killed here
+            keep = superseded_dir(landing_dir)
+            keep.mkdir(parents=True, exist_ok=True)
+            os.link(target, keep / f"{target.stem}.{datetime.now(UTC):%Y%m%dT%H%M%S%f}.parquet")
     return target
 
 
