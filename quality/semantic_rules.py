@@ -174,17 +174,20 @@ def active_users(profile: Profile, reference: list[Profile], t: Thresholds) -> R
 def user_activity(profile: Profile, reference: list[Profile], t: Thresholds) -> RuleResult:
     """Users' activity keeps its rank order: today's heavy users were heavy in the reference.
 
-    The correlation must be significantly positive, ``rho * sqrt(n - 1) >= min_z`` (Spearman's
-    null spread is 1/sqrt(n - 1)), so the limit scales with how many users a feed has."""
+    Users active in the reference but not today count as 0 events today. The correlation must be
+    significantly positive, ``rho * sqrt(n - 1) >= min_z`` (Spearman's null spread is 1/sqrt(n - 1)),
+    so the limit scales with how many users a feed has."""
     day, limits = profile["date"], t["user_activity"]
+    if len(reference) < limits["min_reference_days"]:  # a few days of counts rank users by chance
+        return _not_evaluated(day, f"{len(reference)} reference days < {limits['min_reference_days']}")
     users = _sampled_users(profile, reference)
     if users is None:
         return _not_evaluated(day, "no user sample")
     today, pooled = users
-    common = sorted(today.keys() & pooled.keys())
-    if len(common) < limits["min_users"]:
-        return _not_evaluated(day, f"{len(common)} users in common with the reference < {limits['min_users']}")
-    rho = _spearman([today[u] for u in common], [pooled[u] for u in common])
+    common = sorted(today.keys() | pooled.keys())  # a user absent today counts as 0 events
+    if len(today.keys() & pooled.keys()) < limits["min_users"]:
+        return _not_evaluated(day, f"fewer than {limits['min_users']} users in common with the reference")
+    rho = _spearman([today.get(u, 0) for u in common], [pooled.get(u, 0) for u in common])
     z = rho * float(np.sqrt(len(common) - 1))
     metrics = {"spearman_activity": rho, "z": z, "users_compared": len(common), "min_z": limits["min_z"]}
     if np.isnan(rho) or z >= limits["min_z"]:

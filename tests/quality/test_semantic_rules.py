@@ -125,12 +125,14 @@ def sample(ids: list[int], events: list[int]) -> dict:
 
 def test_active_users_and_user_activity_on_a_hand_made_sample():
     ids = list(range(1, 41))
-    reference = [semantic("2026-01-09", user_sample=sample(ids, ids))]  # user u had u events
+    reference = [semantic(f"2026-01-0{d}", user_sample=sample(ids, ids)) for d in range(1, 8)]  # u: u events a day
     steady = sr.user_activity(semantic(DAY, user_sample=sample(ids, ids)), reference, T)
     assert steady.passed and steady.metrics["spearman_activity"] == pytest.approx(1.0)
     assert steady.metrics["z"] == pytest.approx(np.sqrt(39))
     rotated = sr.user_activity(semantic(DAY, user_sample=sample(ids, ids[::-1])), reference, T)
     assert not rotated.passed and rotated.column == "user_id"
+    early = sr.user_activity(semantic(DAY, user_sample=sample(ids, ids[::-1])), reference[:6], T)
+    assert early.passed and early.metrics == {"evaluated": 0}  # six days of history rank users by chance
     foreign = sr.active_users(semantic(DAY, user_sample=sample([i + 1000 for i in ids], ids)), reference, T)
     assert not foreign.passed and foreign.metrics["seen_share"] == 0.0
     assert sr.active_users(semantic(DAY, user_sample=sample(ids, ids)), reference, T).metrics["seen_share"] == 1.0
