@@ -2,10 +2,26 @@
 
     GET  /recommend/{user_id}?k=10         recommendations (``exclude`` may repeat)
     POST /recommend  {"user_id", "k", "exclude_item_ids"}
-    GET  /healthz                          the serving model version, 503 before a champion exists
-    GET  /metrics                          Prometheus: latency histograms, fallbacks, model version
+    GET  /healthz                          ok or degraded (with the reason), the serving model; 503 before a champion
+    GET  /metrics                          Prometheus: latency histograms, fallbacks, model version, online store
 
 relay serve            # or: uvicorn serving.app:create_app --factory
+
+The online store failing (the production profile's Redis). Every read waits at most
+``RELAY_SERVING_ONLINE_TIMEOUT_S`` (0.25 s) and is never retried by the client; after a failed
+read the store is skipped for ``RELAY_SERVING_ONLINE_RETRY_S`` (2 s) but for one trial read, so
+latency stays bounded and serving recovers by itself. Meanwhile a user is answered from the last
+good read of their online features (``"features_source": "cache"``), kept for at most
+``RELAY_SERVING_USER_CACHE_MAX_AGE_S`` (3,600 s) for the ``RELAY_SERVING_USER_CACHE_ENTRIES``
+(10,000) most recent users, or else with the popular list, ``"fallback":
+"online_store_unavailable"``. A Redis that restarts empty answers every read with "no row"; a
+probe of known keys (at most every ``RELAY_SERVING_PROBE_S``, 5 s) tells it apart, cached users
+keep their last good read, the others get ``"fallback": "online_store_empty"``, and the
+``online_store_sensor`` in Dagster re-materializes the online store from the offline store. In
+both cases ``/healthz`` answers 200 with ``"status": "degraded"`` and the reason, and /metrics
+counts the store's errors (``relay_online_store_errors_total``), the answers by features source
+and by fallback reason, and the fallback share of the last ``RELAY_SERVING_FALLBACK_WINDOW``
+answers. ``tests/faults/test_redis_faults.py`` measures it with a real redis-server.
 """
 
 from __future__ import annotations
@@ -26,6 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.settings import RelaySettings, get_settings
 from serving.champion import ChampionWatcher
+from serving.fallback_share import FallbackShare
 from serving.feedback import ImpressionLog
 from serving.http import BodySizeLimit, ObserveRequests
 from serving.logs import configure_json_logs
@@ -66,6 +83,7 @@ def create_app(
     if json_logs:
         configure_json_logs()
     metrics = ServingMetrics()
+    fallback_share = FallbackShare(options.fallback_window)
 
     def loader(s: RelaySettings, version: int, o: ServingOptions) -> Recommender:
         from serving.champion import load_recommender
@@ -127,6 +145,11 @@ def create_app(
             metrics.stage_latency.labels(stage=stage).observe(seconds)
         if result.fallback:
             metrics.fallbacks.labels(reason=result.fallback).inc()
+        metrics.fallback_share.set(fallback_share.add(result.fallback is not None))
+        metrics.features_source.labels(source=result.features_source or "none").inc()
+        for error in result.online_errors:
+            metrics.online_errors.labels(error=error).inc()
+        metrics.online_store(recommender.guard.status()[1])
         if result.guarded_values:
             metrics.guarded_values.inc(result.guarded_values)
         if result.filtered_seen:
@@ -151,6 +174,8 @@ def create_app(
             model_version=result.model_version,
             configuration=result.configuration,
             fallback=result.fallback,
+            features_source=result.features_source,
+            online_errors=list(result.online_errors),
             candidates=result.candidates,
             filtered_seen=result.filtered_seen,
             ms={stage: round(seconds * 1000, 3) for stage, seconds in result.stage_seconds.items()},
@@ -159,9 +184,19 @@ def create_app(
 
     @app.get("/healthz")
     def healthz(request: Request) -> dict:
+        """200 with ``"status": "ok"``, or 200 with ``"status": "degraded"`` and a ``reason``
+        (``online_store_unavailable``, ``online_store_empty``): a degraded server still answers
+        every request (from its last-good cache or the popular list), so a load balancer should
+        keep it; alert on the reason. 503 only before a champion exists. Probes the online store's
+        known keys when the last probe is older than ``probe_s``, so it also sees recovery."""
         recommender = current(request)
+        status, reason = recommender.guard.check()
+        metrics.online_store(reason)
+        breaker = recommender.guard.breaker
         return {
-            "status": "ok",
+            "status": status,
+            "reason": reason,
+            "online_store_error": breaker.last_error,
             "model_version": recommender.model_version,
             "embedding_version": recommender.bundle.embedding_version,
             "configuration": recommender.configuration,
@@ -206,6 +241,7 @@ def _response(result: Recommendation, request_id: str) -> dict:
         "embedding_version": result.embedding_version,
         "configuration": result.configuration,
         "fallback": result.fallback,
+        "features_source": result.features_source,
         "candidates": result.candidates,
         "request_id": request_id,
     }

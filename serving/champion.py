@@ -18,6 +18,7 @@ from core.settings import RelaySettings
 from features.feast_store import open_store
 from serving.contract import verify_embeddings
 from serving.metrics import ServingMetrics
+from serving.online_guard import bounded_redis_url
 from serving.options import ServingOptions
 from serving.recommender import Recommender
 from training import registry
@@ -35,7 +36,7 @@ def load_recommender(settings: RelaySettings, version: int, options: ServingOpti
     """A verified ranker version and the Feast store, ready to serve."""
     # The artifacts' sha256 must match the lineage recorded at registration: a tampered model never serves.
     bundle, _ = registry.load_verified_ranker(settings.ranker_model_name, version)
-    store = open_store(settings)
+    store = open_store(bounded_redis_url(settings, options))  # bounded waits on the online store
     verify_embeddings(store, bundle)  # refuse to serve a ranker with another version's features
     configuration = registry.version_configuration(settings.ranker_model_name, version)
     return Recommender(store=store, bundle=bundle, model_version=version, options=options, configuration=configuration)

@@ -7,6 +7,8 @@ import sys
 
 import structlog
 
+from core.redact import redact_event
+
 
 def configure_json_logs(level: int = logging.INFO) -> None:
     """Render ``structlog`` events as JSON lines with an ISO timestamp and the level."""
@@ -16,6 +18,7 @@ def configure_json_logs(level: int = logging.INFO) -> None:
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
+            redact_event,  # an MLflow or Redis error can echo a URL with its password
             structlog.processors.JSONRenderer(sort_keys=False),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),

@@ -19,6 +19,8 @@ WORKERS_METRICS_ENV = "RELAY_SERVING_METRICS_DIR"
 # Fine buckets around the 30 ms latency target.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5)
 STAGES = ("user_lookup", "retrieval", "features", "ranking", "rules")
+DEGRADED_REASONS = ("online_store_unavailable", "online_store_empty")
+FALLBACK_REASONS = ("no_user_embedding", "no_candidates", *DEGRADED_REASONS)
 
 
 @dataclass
@@ -56,8 +58,26 @@ class ServingMetrics:
         self.filtered = Counter(
             "relay_filtered_candidates", "Candidates removed by business rules", ["rule"], registry=r
         )
-        for reason in ("no_user_embedding", "no_candidates"):
+        self.online_errors = Counter(
+            "relay_online_store_errors", "Failed online store reads, by exception", ["error"], registry=r
+        )
+        self.features_source = Counter(
+            "relay_features_source", "Recommendations by where their online reads came from", ["source"], registry=r
+        )
+        self.fallback_share = Gauge(
+            "relay_fallback_share", "Share of the last recommendations served by a fallback", registry=r,
+            multiprocess_mode="max",
+        )  # fmt: skip
+        self.online_store_degraded = Gauge(
+            "relay_online_store_degraded", "1 while the online store is degraded for this reason", ["reason"],
+            registry=r, multiprocess_mode="max",
+        )  # fmt: skip
+        for reason in FALLBACK_REASONS:
             self.fallbacks.labels(reason=reason)
+        for source in ("online", "cache", "none"):
+            self.features_source.labels(source=source)
+        for reason in DEGRADED_REASONS:
+            self.online_store_degraded.labels(reason=reason).set(0)
         for stage in STAGES:
             self.stage_latency.labels(stage=stage)
 
@@ -68,6 +88,11 @@ class ServingMetrics:
         aggregate = CollectorRegistry()
         multiprocess.MultiProcessCollector(aggregate)
         return generate_latest(aggregate)
+
+    def online_store(self, reason: str | None) -> None:
+        """The degraded gauge: 1 for ``reason`` (None: healthy), 0 for the others."""
+        for known in DEGRADED_REASONS:
+            self.online_store_degraded.labels(reason=known).set(1 if known == reason else 0)
 
     def serving(self, model_version: int, embedding_version: int) -> None:
         self.model_version.set(model_version)

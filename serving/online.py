@@ -7,22 +7,30 @@ user x category rows once per distinct category, and the item side from a snapsh
 views, re-read from the online store when those are re-materialized (checked every ``ttl_s``;
 item features change once a day), then fills and derives with the specs' rules in numpy.
 ``tests/test_serving.py`` holds the matrix equal to ``finalize_features`` over the service's rows.
+
+These reads raise when the store does; ``serving.online_guard`` decides what a request does then.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
+import structlog
 from feast import FeatureStore
 
 from feature_repo.tables import ITEM_FEATURES, SPECS, USER_CATEGORY_FEATURES, USER_FEATURES, table_specs
 from feature_repo.views import item_embedding_view_name, user_embedding_view_name
+from serving.online_probe import PROBE_ITEMS, Probe, probe_items
 
 EPOCH = pd.Timestamp(0, tz="UTC")
+log = structlog.get_logger("relay.serving")
+# Reads the user x category rows of (user id, sorted distinct categories) -> filled rows.
+CategoryReader = Callable[[int, np.ndarray], np.ndarray]
 
 
 def _refs(view: str, names: list[str]) -> list[str]:
@@ -73,6 +81,7 @@ class OnlineReader:
         ttl_s: float = 60.0,
     ) -> None:
         self.store, self.features, self.dim, self.ttl_s = store, list(features), dim, ttl_s
+        self.embedding_version = embedding_version
         self.item_ids = np.asarray(item_ids, dtype=np.int64)
         self.user_names = [s.name for s in table_specs(USER_FEATURES)]
         self.item_names = [s.name for s in table_specs(ITEM_FEATURES)]
@@ -141,6 +150,9 @@ class OnlineReader:
                         self.refresh_items()
                     else:
                         self._snapshot = replace(snapshot, read_at=time.monotonic())
+                except Exception as error:  # the store is down: keep serving the snapshot, retry after ttl_s
+                    self._snapshot = replace(snapshot, read_at=time.monotonic())
+                    log.warning("item_features_refresh_failed", error=f"{type(error).__name__}: {error}")
                 finally:
                     self._refreshing.release()
 
@@ -161,9 +173,21 @@ class OnlineReader:
     def user_categories(self, user_id: int, categories: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Distinct categories (sorted) and their user x category features, filled."""
         distinct = np.unique(categories)
+        return distinct, self.category_rows(user_id, distinct)
+
+    def category_rows(self, user_id: int, distinct: np.ndarray) -> np.ndarray:
         rows = [{"user_id": user_id, "category": int(c)} for c in distinct]
         values = self.store.get_online_features(features=self.category_refs, entity_rows=rows).to_dict()
-        return distinct, _filled(self.category_names, values)
+        return _filled(self.category_names, values)
+
+    def absent_categories(self, count: int) -> np.ndarray:
+        """``count`` user x category rows as for entities the store has no row for (the specs' fills)."""
+        return _filled(self.category_names, {name: [None] * count for name in self.category_names})
+
+    def probe(self, count: int = PROBE_ITEMS) -> Probe:
+        """Read back ``count`` items the snapshot has embeddings for: keys the store must hold."""
+        known = self.item_ids[np.isfinite(self._snapshot.vectors).all(axis=1)][:count]
+        return probe_items(self.store, self.embedding_version, known)
 
     # -- the ranker's input ------------------------------------------------------------
     def matrix(
@@ -174,16 +198,19 @@ class OnlineReader:
         categories: np.ndarray,
         now: pd.Timestamp,
         ranks: np.ndarray | None = None,
+        category_reader: CategoryReader | None = None,
     ) -> np.ndarray:
         """(candidates, features) in ``features`` order, equal to ``finalize_features`` of the
-        service's rows; ``ranks`` are the candidates' 0-based retrieval ranks (missing if None)."""
+        service's rows; ``ranks`` are the candidates' 0-based retrieval ranks (missing if None).
+        ``category_reader`` replaces the store read of the user x category rows (the guarded one)."""
         snapshot = self._maybe_refresh()
         out = np.empty((len(positions), len(self.features)), dtype=np.float64)
         to, source = self._layout["item"]
         out[:, to] = snapshot.values[positions][:, source]
         to, source = self._layout["user"]
         out[:, to] = user.values[source]
-        distinct, by_category = self.user_categories(user_id, categories)
+        distinct = np.unique(categories)
+        by_category = (category_reader or self.category_rows)(user_id, distinct)
         to, source = self._layout["category"]
         out[:, to] = by_category[np.searchsorted(distinct, categories)][:, source]
         if "user_recency_s" in self.features:

@@ -32,3 +32,22 @@ class ServingOptions(BaseSettings):
     log_impressions: bool = Field(default=True, description="Write served slates into the landing area.")
     flush_s: float = Field(default=10.0, gt=0, description="Most seconds a served impression waits in memory.")
     flush_rows: int = Field(default=20_000, ge=1, description="Flush the impression log at this many rows.")
+    # The online store failing under load (serving/online_guard.py): bounded waits, then cache or fallback.
+    online_timeout_s: float = Field(
+        default=0.25, gt=0, description="Redis socket and connect timeout of serving's reads (no client retries)."
+    )
+    online_retry_s: float = Field(
+        default=2.0, ge=0, description="After a failed online read, serve without the store for this long."
+    )
+    user_cache_entries: int = Field(
+        default=10_000, ge=0, description="Last-good cache of per-user online reads: most users kept (LRU)."
+    )
+    user_cache_max_age_s: float = Field(
+        default=3_600.0, ge=0, description="Last-good cache: oldest read it will still answer from."
+    )
+    probe_s: float = Field(
+        default=5.0, gt=0, description="Most seconds between probes of known keys that tell an empty store."
+    )
+    fallback_window: int = Field(
+        default=200, ge=1, description="Answers over which /metrics' relay_fallback_share is computed."
+    )

@@ -6,7 +6,11 @@
 3. the champion ranker and 4. its calibrator: P(click | impression);
 5. business rules: drop already-seen items, cap items per category (``slate.rules``);
 6. a ``Recommendation`` that names the model version, the configuration and each item's
-   serving propensity.
+   serving propensity, and whether its online features were fresh or the last good ones.
+
+The online reads go through ``serving.online_guard``: when the store fails or lost its keys, a
+user's last good read answers, else the popular list with the reason (``online_store_unavailable``,
+``online_store_empty``).
 
 The promotion gate picks which configuration of the champion bundle serves: ``two_stage`` (all
 of the above), ``first_stage`` (retrieval order, its own calibrator; no features, no ranker) or
@@ -20,13 +24,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 from feast import FeatureStore
 
-from serving.online import OnlineReader
+from serving.online import CategoryReader, OnlineReader
+from serving.online_guard import OnlineGuard, OnlineStoreUnavailable, ReadLog
 from serving.options import ServingOptions
 from slate.rules import draw_slate, unseen_mask
 from training.ranker.bundle import CONFIGURATIONS, FIRST_STAGE, POPULARITY, TWO_STAGE, RankerBundle
@@ -47,6 +52,8 @@ class Recommendation:
     filtered_seen: int = 0
     guarded_values: int = 0  # feature values the contract guard clipped or nulled
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    features_source: str | None = None  # online | cache (last good read) | None (no user read answered)
+    online_errors: tuple[str, ...] = ()  # the store's errors this request met (exception names)
 
 
 class StageTimer:
@@ -96,6 +103,7 @@ class Recommender:
     clock: Callable[[], pd.Timestamp] = _clock
     configuration: str = TWO_STAGE
     online: OnlineReader = field(init=False)
+    guard: OnlineGuard = field(init=False)
 
     def __post_init__(self) -> None:
         if self.configuration not in CONFIGURATIONS:
@@ -108,16 +116,18 @@ class Recommender:
             dim=self.bundle.item_vectors.shape[1],
             ttl_s=self.options.item_cache_ttl_s,
         )
+        self.guard = OnlineGuard(self.options, self.online.probe)
         _ = self.bundle.index  # build the HNSW graph now, not in the first request
         self._category_of = dict(zip(self.bundle.item_ids.tolist(), self.bundle.item_categories.tolist(), strict=True))
 
     def recommend(
         self, user_id: int, k: int, exclude: list[int] | None = None, rng: np.random.Generator | None = None
     ) -> Recommendation:
-        timer = StageTimer()
-        pool = self._pool(user_id, exclude, timer)
+        timer, reads = StageTimer(), ReadLog()
+        pool = self._pool(user_id, exclude, timer, reads)
         if pool.fallback is not None or self.configuration == POPULARITY:
-            return self._popular(user_id, k, pool.seen, pool.fallback, timer)
+            popular = self._popular(user_id, k, pool.seen, pool.fallback, timer)
+            return replace(popular, features_source=reads.source, online_errors=tuple(reads.errors))
         with timer("rules"):
             slate = draw_slate(
                 pool.raw,
@@ -141,6 +151,8 @@ class Recommender:
             filtered_seen=pool.filtered_seen,
             guarded_values=pool.guarded_values,
             stage_seconds=timer.seconds,
+            features_source=reads.source,
+            online_errors=tuple(reads.errors),
         )
 
     def pool(self, user_id: int, exclude: list[int] | None = None) -> ScoredPool:
@@ -148,7 +160,7 @@ class Recommender:
         calibrated scores: what an exploring logger samples from and an off-policy estimate needs.
         A popularity configuration (or a user it cannot personalise for) gets the popular list."""
         timer = StageTimer()
-        pool = self._pool(user_id, exclude, timer)
+        pool = self._pool(user_id, exclude, timer, ReadLog())
         if pool.fallback is None and self.configuration != POPULARITY:
             return pool
         items = self.bundle.popular_items[unseen_mask(self.bundle.popular_items, pool.seen)]
@@ -157,10 +169,16 @@ class Recommender:
         scores = self.bundle.probabilities(POPULARITY, self.bundle.popularity_scores(items))
         return ScoredPool(items, order, scores, categories, pool.seen, pool.fallback, pool.filtered_seen, 0)
 
-    def _pool(self, user_id: int, exclude: list[int] | None, timer: StageTimer) -> ScoredPool:
+    def _pool(self, user_id: int, exclude: list[int] | None, timer: StageTimer, reads: ReadLog) -> ScoredPool:
+        try:
+            return self._guarded_pool(user_id, exclude, timer, reads)
+        except OnlineStoreUnavailable as unavailable:
+            return ScoredPool.empty(np.asarray(exclude or [], dtype=np.int64), unavailable.reason)
+
+    def _guarded_pool(self, user_id: int, exclude: list[int] | None, timer: StageTimer, reads: ReadLog) -> ScoredPool:
         options = self.options
         with timer("user_lookup"):
-            user = self.online.user(user_id)
+            user = self.guard.user(user_id, self.online.user, reads)
         seen = np.concatenate([user.recent_items, np.asarray(exclude or [], dtype=np.int64)])
         if not options.filter_seen:
             seen = np.asarray(exclude or [], dtype=np.int64)
@@ -189,7 +207,9 @@ class Recommender:
             ranks = np.concatenate([ranks, np.full(len(extra), float(NOT_RETRIEVED_RANK))])
             categories = self.bundle.item_categories[positions]
             with timer("features"):
-                features = self.online.matrix(user, user_id, positions, categories, self.clock(), ranks)
+                features = self.online.matrix(
+                    user, user_id, positions, categories, self.clock(), ranks, self._category_reader(reads)
+                )
             with timer("ranking"):
                 raw, scores, report = self.bundle.rank_matrix(features)
                 guarded = report.changed
@@ -203,6 +223,15 @@ class Recommender:
             filtered,
             guarded,
         )
+
+    def _category_reader(self, reads: ReadLog) -> CategoryReader:
+        """The user x category read of one request, through the guard."""
+
+        def read(user_id: int, distinct: np.ndarray) -> np.ndarray:
+            fetch = lambda: self.online.category_rows(user_id, distinct)  # noqa: E731
+            return self.guard.categories(user_id, distinct, fetch, self.online.absent_categories, reads)
+
+        return read
 
     def _popular(self, user_id: int, k: int, seen: np.ndarray, reason: str | None, timer: StageTimer) -> Recommendation:
         """The most popular unseen items, under the same category cap: the popularity configuration's
