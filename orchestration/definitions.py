@@ -17,7 +17,7 @@ from orchestration.jobs import (
 )
 from orchestration.partitions import bind_partitions, daily_partitions_for
 from orchestration.resources import build_resources
-from orchestration.sensors import build_landing_sensor
+from orchestration.sensors import build_landing_sensor, build_online_store_sensor, online_store_restore_job
 
 # Declared over the stand-in partitions; build_definitions binds them to the settings' own.
 all_assets = dg.load_assets_from_modules([ingest, features, embeddings, ranker, evaluation, registry, online_record])
@@ -27,7 +27,8 @@ def build_definitions(settings: RelaySettings) -> dg.Definitions:
     """Definitions bound to one data directory and profile (the CLI and tests pass their own).
 
     Assets, checks, the partitioned jobs and their schedules, and the landing sensor all use
-    ``daily_partitions_for(settings)``, read when this is called (not at import).
+    ``daily_partitions_for(settings)``, read when this is called (not at import). The online store
+    sensor probes this profile's online store and requests the ``online_store_restore`` job.
     """
     partitions_def = daily_partitions_for(settings)
     return dg.Definitions(
@@ -42,9 +43,10 @@ def build_definitions(settings: RelaySettings) -> dg.Definitions:
             catchup_job,
             abtest_job,
             online_record_job,
+            online_store_restore_job,
         ],
         schedules=[daily_data_schedule, training_cycle_schedule, continuous_training_schedule],
-        sensors=[build_landing_sensor(settings, partitions_def)],
+        sensors=[build_landing_sensor(settings, partitions_def), build_online_store_sensor(settings)],
         resources=build_resources(settings),
     )
 

@@ -62,4 +62,4 @@ def test_names_are_unchanged():
     assert {"raw_logs", "clean_events", "item_catalog", "feature_registry", "online_features", "champion"} <= assets
     checks = {key.name for c in defs.asset_checks or [] for key in c.check_keys}
     assert {"check_contract", "check_user_features_contract", "check_duplicate_rate"} <= checks
-    assert {s.name for s in defs.sensors or []} == {"landing_sensor"}
+    assert {s.name for s in defs.sensors or []} == {"landing_sensor", "online_store_sensor"}
