@@ -6,13 +6,13 @@ import warnings
 
 import dagster as dg
 
-from feature_repo.tables import FEATURE_TABLES
+from feature_repo.tables import FEATURE_TABLES, USER_FEATURES
 from orchestration.assets.online_record import build_online_record_check
 from orchestration.partitions import daily_partitions, partition_days
 from orchestration.resources import LakeResource
 from quality.all_rules import RULES
 from quality.contract_checks import check_accounting, check_feature_partitions
-from quality.feature_checks import check_constant_features
+from quality.feature_checks import check_constant_features, check_user_window_future, check_user_window_totals
 from quality.partition_gate import INGEST_ASSET
 from quality.rule_result import RuleResult
 
@@ -111,6 +111,20 @@ def _constant_features_check(table: str, partitions_def: dg.PartitionsDefinition
     return _check
 
 
+def _user_window_check(name: str, check, description: str, partitions_def) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=USER_FEATURES,
+        name=f"check_{USER_FEATURES}_{name}",
+        partitions_def=partitions_def,
+        blocking=True,
+        description=description,
+    )
+    def _check(context: dg.AssetCheckExecutionContext, lake: LakeResource) -> dg.AssetCheckResult:
+        return _to_check_result(check(lake.settings(), partition_days(context)))
+
+    return _check
+
+
 def build_checks(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetChecksDefinition]:
     """Every check over ``partitions_def``: a check's partitions are fixed when it is defined
     (Dagster has no public way to rebind them), so the definitions build their own."""
@@ -122,6 +136,18 @@ def build_checks(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetChecks
             *(_rule_check(rule, partitions_def) for rule in RULES),
             *(_feature_check(table, partitions_def) for table in FEATURE_TABLES),
             *(_constant_features_check(table, partitions_def) for table in FEATURE_TABLES),
+            _user_window_check(
+                "window_future",
+                check_user_window_future,
+                "No user feature row saw an event after its partition's day (the window leaks no future).",
+                partitions_def,
+            ),
+            _user_window_check(
+                "window_totals",
+                check_user_window_totals,
+                "The 1-day windows add up to the day's accepted impressions and clicks (not off by a day).",
+                partitions_def,
+            ),
             build_online_record_check(partitions_def),
         ]
 

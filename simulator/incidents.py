@@ -136,6 +136,22 @@ def _constant_feature(frame, rng):
     return frame.assign(user_clicks_30d=0)
 
 
+def _feature_future_leak(frame, rng):
+    """The window's upper bound moved a day out: a fifth of the users' last events fall tomorrow."""
+    out = frame.copy()
+    rows = out.index[_some(out, rng, 0.2)]
+    out.loc[rows, "user_last_event_ts"] = out.loc[rows, "user_last_event_ts"] + 86_400.0
+    return out
+
+
+def _feature_window_lag(frame, rng, *, earlier):
+    """The 1-day counts are yesterday's: a window off by a day."""
+    one_day = ["user_impressions_1d", "user_clicks_1d"]
+    yesterday = earlier.set_index("user_id")[one_day]
+    lagged = yesterday.reindex(frame["user_id"]).fillna(0).astype("int64").to_numpy()
+    return frame.assign(**{column: lagged[:, i] for i, column in enumerate(one_day)})
+
+
 def _stale_item_dictionary(frame, rng, *, catalog):
     """Every item id maps to the next id of its own category: categories, id set and shares
     are unchanged, but no id means its item any more."""
@@ -272,6 +288,19 @@ INCIDENTS: dict[str, Incident] = {
             "user_clicks_30d is 0 for every user after a code change",
             _constant_feature,
             "user_features",
+        ),
+        Incident(
+            "feature_future_leak",
+            "a fifth of user_last_event_ts fall on the next day",
+            _feature_future_leak,
+            "user_features",
+        ),
+        Incident(
+            "feature_window_lag",
+            "the 1-day user counts are the previous day's",
+            _feature_window_lag,
+            "user_features",
+            history_days=1,
         ),
         Incident(
             "stale_item_dictionary",

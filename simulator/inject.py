@@ -30,7 +30,11 @@ def inject_incident(settings: RelaySettings, name: str, day: str, seed: int = 0)
         source = lake.partition_dir(directory, day) / "part.parquet"
         if not source.exists():
             raise FileNotFoundError(f"{incident.target} has no partition {day}; run the data job for it first")
-        path = lake.write_partition(directory, day, apply_incident(name, pd.read_parquet(source), seed))
+        earlier = None
+        if incident.history_days:
+            before = (date.fromisoformat(day) - timedelta(days=incident.history_days)).isoformat()
+            earlier = pd.read_parquet(lake.partition_dir(directory, before) / "part.parquet")
+        path = lake.write_partition(directory, day, apply_incident(name, pd.read_parquet(source), seed, None, earlier))
     return f"{name} ({incident.description}) -> {path}"
 
 

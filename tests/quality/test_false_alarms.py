@@ -37,7 +37,8 @@ def test_thirty_normal_days_raise_no_alarm(tmp_path, world):
         evaluated = con.execute("SELECT count(*) FROM checks").fetchone()[0]
         usable = con.execute("SELECT count(*) FROM partition_status WHERE usable").fetchone()[0]
     assert alarms == [], f"{len(alarms)} false alarms over {world.n_days} normal days: {alarms[:5]}"
-    # the contract and every rule on events; per feature table its contract and constant features
-    assert evaluated == world.n_days * (1 + len(RULES) + 2 * len(FEATURE_TABLES))
+    # the contract and every rule on events; per feature table its contract and constant features;
+    # the user windows' future and totals checks
+    assert evaluated == world.n_days * (1 + len(RULES) + 2 * len(FEATURE_TABLES) + 2)
     assert usable == world.n_days
     assert run.success

@@ -10,3 +10,12 @@ def test_a_feature_constant_today_that_varied_every_day_before_is_named():
     today = pd.DataFrame({"a": [5, 5], "b": [0, 0], "c": [1, 3]})
     assert constant_features(today, history, ["a", "b", "c"]) == ["a"]  # b was always constant
     assert constant_features(today.head(1), history, ["a"]) == []  # one row is trivially constant
+
+
+def test_future_leak_counts_rows_whose_last_event_is_after_the_day():
+    from quality.feature_checks import future_leak
+
+    end = pd.Timestamp("2026-01-06", tz="UTC").timestamp()
+    frame = pd.DataFrame({"user_last_event_ts": [end - 1.0, end, end + 60.0, None]})
+    rows, latest = future_leak(frame, "2026-01-05")
+    assert (rows, latest) == (2, end + 60.0)

@@ -62,6 +62,8 @@ EXPECTED = {
     "crawler_traffic": ("check_user_distribution", "user_id"),
     # Feature level: valid row by row, broken as a table.
     "constant_feature": ("check_user_features_constant_features", "user_clicks_30d"),
+    "feature_future_leak": ("check_user_features_window_future", "user_last_event_ts"),
+    "feature_window_lag": ("check_user_features_window_totals", "user_impressions_1d"),
 }
 DOWNSTREAM = {"user_features", "item_features", "online_features"}
 PROBE_USERS = [{"user_id": u} for u in range(1, 21)]
