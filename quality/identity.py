@@ -40,7 +40,9 @@ def event_ids_stored_elsewhere(settings: RelaySettings, day: str, event_ids: pd.
         con.register("incoming", incoming)
         return int(
             con.execute(
-                "SELECT count(*) FROM incoming WHERE event_id IN (SELECT event_id FROM read_parquet($paths))",
+                # union_by_name: an empty day's file types event_id as NULL, which must not set the schema
+                "SELECT count(*) FROM incoming WHERE event_id IN "
+                "(SELECT CAST(event_id AS VARCHAR) FROM read_parquet($paths, union_by_name = true))",
                 {"paths": paths},
             ).fetchone()[0]
         )

@@ -14,12 +14,14 @@ from fastapi.testclient import TestClient
 from core import lake
 from core.events import most_active_user
 from core.settings import RelaySettings
+from feature_repo.tables import FEATURE_TABLES
 from features.feast_store import open_store
 from orchestration.checks import all_checks
 from orchestration.definitions import all_assets
 from orchestration.resources import build_resources
 from orchestration.runner import cycle_decision
 from promotion.outcome import GateOutcome, PromotionDecision
+from quality.all_rules import RULES
 from serving.app import create_app
 from serving.contract import EmbeddingVersionMismatch, verify_embeddings
 from tests.pipeline import QUIET, materialize_days, materialize_training, tiny_world
@@ -77,7 +79,9 @@ def test_every_asset_materialized_and_checks_passed(pipeline):
         if check.asset_key != dg.AssetKey("online_record")
     }
     assert checks == expected | {"check_promotion_gate": True}
-    assert len(checks) == 1 + 12 + 3 + 1  # contract, statistical rules, feature contracts, scores
+    # the contract, every rule on events, per feature table its contract and constant features, the
+    # two user-window checks, and the promotion gate
+    assert len(checks) == 1 + len(RULES) + 2 * len(FEATURE_TABLES) + 2 + 1
 
 
 def test_ml_assets_pass_typed_results(pipeline):
