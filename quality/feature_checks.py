@@ -23,18 +23,29 @@ from quality.rule_result import RuleResult, failed, passed
 
 HISTORY_DAYS = 7  # how far back the previous partitions are looked for
 MIN_HISTORY = 3  # fewer previous partitions: not evaluated
+MIN_DAY_EVENTS = 100  # a day with fewer accepted events can make its 1-day features constant by itself
+MIN_VALUES = 20  # a feature with fewer non-null values today can share one value by chance
 
 
 def constant_features(frame: pd.DataFrame, history: list[pd.DataFrame], features: list[str]) -> list[str]:
-    """Features with one value on every row of ``frame`` that varied in every ``history`` frame."""
+    """Features with one value on every row of ``frame`` that had several values in every ``history``
+    frame. Nulls do not count as a value: a ratio is null only where its denominator is 0."""
     return [
         name
         for name in features
         if name in frame.columns
-        and len(frame) > 1
-        and frame[name].nunique(dropna=False) == 1
-        and all(name in past.columns and past[name].nunique(dropna=False) > 1 for past in history)
+        and frame[name].count() >= MIN_VALUES
+        and frame[name].nunique() == 1
+        and all(name in past.columns and past[name].nunique() > 1 for past in history)
     ]
+
+
+def _day_events(settings: RelaySettings, days: list[str]) -> dict[str, int]:
+    with lake.connect(settings) as con:
+        rows = con.execute(
+            "SELECT date, count(*) FROM accepted_events WHERE list_contains($days, date) GROUP BY date", {"days": days}
+        ).fetchall()
+    return {day: int(n) for day, n in rows}
 
 
 def _previous_partitions(directory, day: str) -> list[pd.DataFrame]:
@@ -49,13 +60,15 @@ def _previous_partitions(directory, day: str) -> list[pd.DataFrame]:
 def check_constant_features(settings: RelaySettings, table: str, days: list[str]) -> list[tuple[str, RuleResult]]:
     """Judge each stored partition of ``table`` and persist the result (a blocking check)."""
     directory = settings.features_dir / table
-    features = [spec.name for spec in table_specs(table)]
+    features, events = [spec.name for spec in table_specs(table)], _day_events(settings, days)
     results = []
     for day in days:
         path = lake.partition_dir(directory, day) / "part.parquet"
         history = _previous_partitions(directory, day)
         if not path.exists():
             result = failed(day, None, f"{table} has no stored partition", {})
+        elif events.get(day, 0) < MIN_DAY_EVENTS:
+            result = passed(day, f"not evaluated: {events.get(day, 0)} accepted events < {MIN_DAY_EVENTS}", {})
         elif len(history) < MIN_HISTORY:
             result = passed(day, f"not evaluated: {len(history)} earlier {table} partitions < {MIN_HISTORY}", {})
         else:
@@ -63,7 +76,7 @@ def check_constant_features(settings: RelaySettings, table: str, days: list[str]
             constant = constant_features(frame, history, features)
             metrics = {"rows": len(frame), "history_partitions": len(history), "constant": ", ".join(constant)}
             if constant:
-                value = frame[constant[0]].iloc[0]
+                value = frame[constant[0]].dropna().iloc[0]
                 result = failed(
                     day,
                     constant[0],
