@@ -10,7 +10,7 @@ from quality.all_rules import evaluate
 from quality.partition_gate import INGEST_ASSET
 from quality.records import read_profiles, write_check_result
 from quality.rule_result import RuleResult
-from quality.thresholds import thresholds_for
+from quality.thresholds import on_day, thresholds_for
 
 
 def _usable_and_rejected(settings: RelaySettings) -> tuple[set[str], set[str]]:
@@ -40,7 +40,7 @@ def run_rule(
         else:
             first = (date.fromisoformat(day) - timedelta(days=window)).isoformat()
             reference = [profiles[d] for d in sorted(profiles) if first <= d < day and d in usable]
-            result = evaluate(rule, profiles[day], reference, thresholds)
+            result = evaluate(rule, profiles[day], reference, on_day(thresholds, day))
         write_check_result(settings, INGEST_ASSET, f"check_{rule}", day, result, blocking)
         results.append((day, result))
     return results

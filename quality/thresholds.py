@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -36,3 +37,18 @@ def thresholds_for(settings) -> dict[str, dict[str, Any]]:
         for name, values in raw.items():
             merged[name].update(values or {})
     return merged
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+BY_WEEKDAY = "by_weekday"
+
+
+def on_day(thresholds: dict[str, dict[str, Any]], day: str) -> dict[str, dict[str, Any]]:
+    """The thresholds in force on ``day``: a section's ``by_weekday: {mon: {...}, ...}`` (written by
+    ``relay quality calibrate`` for rules fitted per weekday) laid over its plain values."""
+    weekday = WEEKDAYS[date.fromisoformat(day).weekday()]
+    resolved = {}
+    for name, section in thresholds.items():
+        overlay = (section.get(BY_WEEKDAY) or {}).get(weekday) or {}
+        resolved[name] = {**section, **overlay} if overlay else section
+    return resolved

@@ -24,6 +24,10 @@ from ingest.importers.guard import (
     shown,
 )
 from ingest.importers.movielens import fetch_wheel, load
+from ingest.partition import ingest_days
+from quality.calibrate import Budget, Calibration
+from quality.calibrate_home import calibrate_home
+from quality.calibration_file import FILE_NAME, is_fitted
 from quality.records import record_override
 
 HISTORICAL_THRESHOLDS = """\
@@ -32,6 +36,7 @@ HISTORICAL_THRESHOLDS = """\
 # the rules that model a steady live stream (who is active, which items are popular) would flag
 # every such day. They are off here; the contract, duplicates, late/future timestamps, nulls,
 # unit shifts, repeated partitions, reused ids and the relationships between events still guard it.
+# (`relay import ... --live` keeps every rule on and fits its thresholds to the log instead.)
 volume: {enabled: false}
 partial_partition: {enabled: false}
 single_value_share: {enabled: false}
@@ -44,14 +49,40 @@ user_distribution: {enabled: false}
 active_users: {enabled: false}
 user_activity: {enabled: false}
 """
+HISTORICAL_FIRST_LINE = HISTORICAL_THRESHOLDS.splitlines()[0]
 
 
-def land(settings: RelaySettings, converted: Converted, source: str) -> Path:
+def import_thresholds(settings: RelaySettings, live: bool) -> None:
+    """Set the home's thresholds file for an imported log.
+
+    Fitted thresholds (``relay quality calibrate``) are never overwritten. A historical dump gets
+    ``HISTORICAL_THRESHOLDS``; a live feed gets every rule on (an earlier dump's file is removed)."""
+    path = settings.root / FILE_NAME
+    if is_fitted(path):
+        return
+    if not live:
+        path.write_text(HISTORICAL_THRESHOLDS)
+    elif path.is_file() and path.read_text().startswith(HISTORICAL_FIRST_LINE):
+        path.unlink()
+
+
+def go_live(settings: RelaySettings, converted: Converted, source: str, budget: Budget | None = None) -> Calibration:
+    """Ingest the landed log and fit every rule's thresholds on its whole history (the budget's
+    weeks if given), for the days to come: ``<home>/quality_thresholds.yaml``."""
+    days = day_range(converted.first_day, converted.last_day)
+    ingest_days(settings, days)
+    whole_history = Budget(weeks=max(1, -(-len(days) // 7)))
+    return calibrate_home(settings, budget or whole_history, source=f"relay import {source} --live")[0]
+
+
+def land(settings: RelaySettings, converted: Converted, source: str, live: bool = False) -> Path:
     """Write every day and the catalogue to landing; record the dump's first and last day.
 
     A historical log can have days without a single interaction. Such a day lands as an empty
     partition, explicitly accepted (an override recorded with its reason), so the contract's
     "empty partition" rule still guards live feeds while the dump's real gaps are not incidents.
+    ``live``: the log is the history of a live feed, so no rule is switched off (``go_live`` then
+    fits its thresholds). The span stays "historical" either way: the log still ends on its last day.
     """
     for day in day_range(converted.first_day, converted.last_day):
         frame = converted.days.get(day)
@@ -61,11 +92,11 @@ def land(settings: RelaySettings, converted: Converted, source: str) -> Path:
         else:
             write_partition(settings.landing_dir, day, frame)
     write_catalog(settings.landing_dir, converted.catalog)
-    (settings.root / "quality_thresholds.yaml").write_text(HISTORICAL_THRESHOLDS)
+    import_thresholds(settings, live)
     return record_dataset(settings, converted.first_day, source, converted.last_day, "historical")
 
 
-def import_movielens(settings: RelaySettings, negatives: int = 4, seed: int = 0) -> Converted:
+def import_movielens(settings: RelaySettings, negatives: int = 4, seed: int = 0, live: bool = False) -> Converted:
     movielens = load(fetch_wheel(settings.root / "cache" / "wheels"))
     interactions = movielens.interactions.sort_values("file_order", kind="stable")
     interactions = interactions.assign(ts=pd.to_datetime(interactions["timestamp"], unit="s", utc=True))
@@ -81,7 +112,7 @@ def import_movielens(settings: RelaySettings, negatives: int = 4, seed: int = 0)
     converted = interactions_to_raw_logs(
         interactions[["user_id", "item_id", "ts", "rating"]], catalog, negatives=negatives, seed=seed, source="ml100k"
     )
-    land(settings, converted, "movielens-100k")
+    land(settings, converted, "movielens-100k", live)
     return converted
 
 
@@ -162,6 +193,7 @@ def import_csv(
     negatives: int = 4,
     seed: int = 0,
     max_row_bytes: int = DEFAULT_MAX_ROW_BYTES,
+    live: bool = False,
 ) -> Converted:
     """Any interaction log: ids may be arbitrary strings (mapped to 1..N, mappings kept), the
     timestamp epoch numbers (``ts_unit``) or ISO text (assumed UTC when naive). Hostile files are
@@ -194,5 +226,5 @@ def import_csv(
     mappings.mkdir(parents=True, exist_ok=True)
     user_map.to_csv(mappings / "users.csv", index=False)
     item_map.to_csv(mappings / "items.csv", index=False)
-    land(settings, converted, f"csv:{path}")
+    land(settings, converted, f"csv:{path}", live)
     return converted

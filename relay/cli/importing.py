@@ -15,26 +15,50 @@ if TYPE_CHECKING:
     from ingest.importers.convert import Converted
 
 import_app = typer.Typer(help="Import a real interaction log as daily raw-log partitions.", no_args_is_help=True)
+LIVE_HELP = (
+    "Import the log as a live feed's history: every rule on, its thresholds fitted on the log "
+    "(ingests the days; see `relay quality calibrate`)."
+)
 
 
-def _report_import(converted: Converted, settings: RelaySettings) -> None:
+def _report_import(converted: Converted, settings: RelaySettings, source: str, live: bool, kept_fitted: bool) -> None:
+    """Say what landed; with ``live``, ingest it and print the thresholds fitted on it."""
     console.print(
         f"[green]imported[/green] {converted.interactions:,} interactions as {len(converted.days)} daily partitions "
         f"{converted.first_day}..{converted.last_day} into {settings.landing_dir} "
-        f"(partitions now start {converted.first_day}); next: [bold]relay run[/bold]"
+        f"(partitions now start {converted.first_day})",
+        soft_wrap=True,
     )
+    if live:
+        from ingest.importers.run import go_live
+        from relay.cli.quality import calibration_table
+
+        console.print(calibration_table(go_live(settings, converted, source)))
+        console.print(f"every rule is on, with the thresholds above in {settings.root / 'quality_thresholds.yaml'}")
+    elif kept_fitted:
+        console.print(f"kept the fitted thresholds in {settings.root / 'quality_thresholds.yaml'}", soft_wrap=True)
+    console.print("next: [bold]relay run[/bold]")
+
+
+def _holds_fitted_thresholds(settings: RelaySettings) -> bool:
+    from quality.calibration_file import FILE_NAME, is_fitted
+
+    return is_fitted(settings.root / FILE_NAME)
 
 
 @import_app.command("movielens-100k")
 def import_movielens_100k(
     negatives: int = typer.Option(4, min=0, help="Unclicked impressions sampled per interaction (0: clicks only)."),
     seed: int = typer.Option(0),
+    live: bool = typer.Option(False, "--live", help=LIVE_HELP),
 ) -> None:
     """MovieLens-100K, carried by the RecBole 1.2.1 wheel (pip download --no-deps; never installed)."""
     from ingest.importers.run import import_movielens
 
     settings = load_settings()
-    _report_import(import_movielens(settings, negatives=negatives, seed=seed), settings)
+    kept = _holds_fitted_thresholds(settings)
+    converted = import_movielens(settings, negatives=negatives, seed=seed, live=live)
+    _report_import(converted, settings, "movielens-100k", live, kept)
 
 
 @import_app.command("csv")
@@ -51,6 +75,7 @@ def import_csv_file(
     max_row_bytes: int = typer.Option(
         DEFAULT_MAX_ROW_BYTES, min=1, help="Refuse a row longer than this many bytes (without reading the rest)."
     ),
+    live: bool = typer.Option(False, "--live", help=LIVE_HELP),
 ) -> None:
     """Any interaction log you bring.
 
@@ -60,9 +85,10 @@ def import_csv_file(
     from ingest.importers.run import import_csv
 
     settings = load_settings()
+    kept = _holds_fitted_thresholds(settings)
     try:
         columns = (user_col, item_col, ts_col, rating_col, category_col)
-        converted = import_csv(settings, path, *columns, ts_unit, negatives, seed, max_row_bytes)
+        converted = import_csv(settings, path, *columns, ts_unit, negatives, seed, max_row_bytes, live)
     except ValueError as error:
         raise typer.BadParameter(str(error)) from error
-    _report_import(converted, settings)
+    _report_import(converted, settings, f"csv {path.name}", live, kept)

@@ -8,7 +8,7 @@ from relay.cli.experiments import abtest, catchup, explore
 from relay.cli.importing import import_app
 from relay.cli.models import report, rollback
 from relay.cli.pipeline import demo, repair, run_pipeline
-from relay.cli.quality import quality
+from relay.cli.quality import quality_app
 from relay.cli.serve import serve
 from relay.cli.services import services_app, ui
 from relay.cli.world import incident, reland, simulate
@@ -20,7 +20,6 @@ app.command("demo")(demo)
 app.command("run")(run_pipeline)
 app.command("incident")(incident)
 app.command("reland")(reland)
-app.command("quality")(quality)
 app.command("repair")(repair)
 app.command("report")(report)
 app.command("abtest")(abtest)
@@ -29,5 +28,6 @@ app.command("catchup")(catchup)
 app.command("rollback")(rollback)
 app.command("ui")(ui)
 app.command("serve")(serve)
+app.add_typer(quality_app, name="quality")
 app.add_typer(import_app, name="import")
 app.add_typer(services_app, name="services")
